@@ -1,0 +1,1 @@
+//! The object layer: placeholder until it lands.

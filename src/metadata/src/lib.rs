@@ -1,0 +1,1 @@
+//! The metadata store: placeholder until it lands.

@@ -1,0 +1,1 @@
+//! Erasure-coded volumes: placeholder until storage lands.
