@@ -229,6 +229,11 @@ pub struct EngineConfig {
     /// Compression and framing.
     #[serde(default)]
     pub codec: CodecConfig,
+    /// Bodies up to this size are buffered and written to a shared volume in one
+    /// group-committed append; larger or streaming bodies get a dedicated volume, so a slow
+    /// client never holds up others and deleting them frees space at once. Default 4 MiB.
+    #[serde(default = "default_shared_object_bytes_max")]
+    pub shared_object_bytes_max: u64,
     /// Frames of one PUT being compressed and erasure-coded at once; bounds a PUT's memory
     /// to about this many frames. Default 4.
     #[serde(default = "default_pipeline_frames")]
@@ -239,6 +244,9 @@ pub struct EngineConfig {
     pub compaction_dead_ratio: f64,
 }
 
+fn default_shared_object_bytes_max() -> u64 {
+    4 * MIB
+}
 fn default_pipeline_frames() -> usize {
     4
 }
@@ -258,6 +266,7 @@ impl EngineConfig {
                 cache_capacity_bytes: default_cache_capacity_bytes(),
             },
             codec: CodecConfig::default(),
+            shared_object_bytes_max: default_shared_object_bytes_max(),
             pipeline_frames: default_pipeline_frames(),
             compaction_dead_ratio: default_compaction_dead_ratio(),
         }

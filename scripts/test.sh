@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The one command that runs every test of Stratum (README: "Run all the tests").
+# It installs what a fresh machine lacks, then runs the whole workspace suite, including
+# every criterion benchmark once at toy size (so benches never rot).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# Two cores: keep the build from starving the tests of memory, and fail on warnings in CI.
+export RUSTFLAGS="${RUSTFLAGS:-} -D warnings"
+
+echo "== formatting"
+cargo fmt --all -- --check
+
+echo "== clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+echo "== tests (unit, integration, crash, model, benches at toy size)"
+cargo test --workspace --all-targets --no-fail-fast
+
+echo "== doctests"
+cargo test --workspace --doc

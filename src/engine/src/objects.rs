@@ -1,0 +1,274 @@
+//! Delete, copy and list.
+//!
+//! A delete records a tombstone in a volume before the metadata commit, so an index rebuild
+//! does not bring the object back. A copy re-stripes the source's stored frames into new
+//! stripes of the destination without decoding or recompressing them; a copy of an object
+//! onto itself (new metadata) rewrites only its header record.
+
+use stratum_core::{limits, BucketName, Extent, ObjectKey};
+use stratum_metadata::{ListPage, ListParams, ObjectRecord, PutCondition};
+use stratum_storage::RecordKind;
+
+use crate::error::{EngineError, Result};
+use crate::hash::BodyDigests;
+use crate::put::{check_condition, record_volumes, Sink, WrittenBody};
+use crate::records::VolumeRecord;
+use crate::{blocking, failpoint, now_ms, Engine, ObjectInfo};
+
+/// What a copy does with the source's metadata (`x-amz-metadata-directive`).
+#[derive(Debug, Clone, Default)]
+pub enum MetadataDirective {
+    /// Keep the source's content type, headers and user metadata.
+    #[default]
+    Copy,
+    /// Replace them with these.
+    Replace {
+        /// New `Content-Type`.
+        content_type: Option<String>,
+        /// New stored headers.
+        headers: Vec<(String, String)>,
+        /// New user metadata.
+        user_metadata: Vec<(String, String)>,
+    },
+}
+
+/// Options of a server-side copy.
+#[derive(Debug, Clone)]
+pub struct CopyOptions {
+    /// What to do with the source's metadata.
+    pub metadata: MetadataDirective,
+    /// The source's ETag must equal this (`x-amz-copy-source-if-match`); checked against the
+    /// exact version copied.
+    pub source_etag: Option<String>,
+    /// Condition on the destination.
+    pub condition: PutCondition,
+}
+
+impl Default for CopyOptions {
+    fn default() -> Self {
+        Self {
+            metadata: MetadataDirective::Copy,
+            source_etag: None,
+            condition: PutCondition::None,
+        }
+    }
+}
+
+impl Engine {
+    /// Deletes an object. Deleting a missing key succeeds (as in S3) and writes nothing.
+    /// Returns whether an object was removed.
+    pub async fn delete_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        cond: PutCondition,
+    ) -> Result<bool> {
+        let current = self.current_record(bucket, key).await?;
+        if current.is_none() {
+            self.require_bucket(bucket).await?;
+        }
+        check_condition(
+            current.as_ref(),
+            &match &cond {
+                // A delete without a condition of a missing key is a no-op.
+                PutCondition::IfNoneMatch => PutCondition::None,
+                c => c.clone(),
+            },
+        )?;
+        let Some(current) = current else {
+            return Ok(false);
+        };
+        // 1. The tombstone is durable before the object disappears from the index.
+        let seq = self.next_seq().await?;
+        self.append_records(
+            current.location.tier,
+            vec![VolumeRecord::Tombstone {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                seq,
+            }],
+        )
+        .await?;
+        failpoint::hit("delete.tombstone_durable");
+        // 2. The commit; 3. the freed dedicated volumes.
+        let inner = self.inner.clone();
+        let (b, k) = (bucket.clone(), key.clone());
+        let removed = blocking(move || Ok(inner.meta.delete_object(&b, &k, &cond)?)).await?;
+        if let Some(old) = &removed {
+            self.free_unreferenced(record_volumes(old)).await;
+        }
+        Ok(removed.is_some())
+    }
+
+    /// Server-side copy. Stored frames are copied as they are (no decode, no recompression).
+    pub async fn copy_object(
+        &self,
+        src_bucket: &BucketName,
+        src_key: &ObjectKey,
+        dst_bucket: &BucketName,
+        dst_key: &ObjectKey,
+        opts: CopyOptions,
+    ) -> Result<ObjectInfo> {
+        let source = self.existing_record(src_bucket, src_key).await?;
+        if let Some(etag) = &opts.source_etag {
+            if &source.etag != etag {
+                return Err(EngineError::PreconditionFailed);
+            }
+        }
+        self.require_bucket(dst_bucket).await?;
+        let mut record = source.clone();
+        record.last_modified_ms = now_ms();
+        if let MetadataDirective::Replace {
+            content_type,
+            headers,
+            user_metadata,
+        } = opts.metadata.clone()
+        {
+            record.content_type = content_type;
+            record.headers = headers;
+            record.user_metadata = user_metadata;
+        }
+        let same_object = src_bucket == dst_bucket && src_key == dst_key;
+        let this = self.clone();
+        let (b, k) = (dst_bucket.clone(), dst_key.clone());
+        if same_object {
+            // Only the metadata changes: a new header over the same stripes, committed only
+            // if the object is still the version we read.
+            return tokio::spawn(async move { this.rewrite_header(b, k, source, record).await })
+                .await
+                .map_err(|_| EngineError::Unavailable("the copy task panicked"))?;
+        }
+        let written = self.restripe(&source).await?;
+        tokio::spawn(async move {
+            this.commit_object(b, k, written, record, opts.condition)
+                .await
+        })
+        .await
+        .map_err(|_| EngineError::Unavailable("the copy task panicked"))?
+    }
+
+    /// A new header record for the same stripes; commits only over the exact version read.
+    async fn rewrite_header(
+        &self,
+        bucket: BucketName,
+        key: ObjectKey,
+        source: ObjectRecord,
+        mut record: ObjectRecord,
+    ) -> Result<ObjectInfo> {
+        record.seq = self.next_seq().await?;
+        let header = VolumeRecord::Object {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            record: Box::new(ObjectRecord {
+                header_stripe: None,
+                ..record.clone()
+            }),
+            following: false,
+        };
+        let refs = self
+            .append_records_of_kind(record.location.tier, header)
+            .await?;
+        record.header_stripe = Some(refs);
+        let inner = self.inner.clone();
+        let (b, k, r) = (bucket.clone(), key.clone(), record.clone());
+        let applied =
+            blocking(move || Ok(inner.meta.replace_object_if_seq(&b, &k, source.seq, &r)?)).await?;
+        if !applied {
+            return Err(EngineError::PreconditionFailed);
+        }
+        // The rewritten record keeps the version's sequence number in the index.
+        let mut info = ObjectInfo::from_record(&bucket, &key, &record);
+        info.seq = source.seq;
+        Ok(info)
+    }
+
+    async fn append_records_of_kind(
+        &self,
+        tier: stratum_core::Tier,
+        record: VolumeRecord,
+    ) -> Result<stratum_core::StripeRef> {
+        let storage = self.inner.storage.clone();
+        let stripe =
+            blocking(move || Ok(storage.encode(tier, RecordKind::Header, &record.encode())?))
+                .await?;
+        let mut refs = self.inner.storage.append_shared(tier, vec![stripe]).await?;
+        Ok(refs.remove(0))
+    }
+
+    /// Copies a record's stored frames into new stripes (same tier), as a written body.
+    pub(crate) async fn restripe(&self, source: &ObjectRecord) -> Result<WrittenBody> {
+        let inner = self.inner.clone();
+        let source = source.clone();
+        let shared = source.size <= inner.config.shared_object_bytes_max;
+        blocking(move || {
+            let tier = source.location.tier;
+            let digests = BodyDigests {
+                md5: [0; 16],
+                checksums: Vec::new(),
+                bytes: source.size,
+            };
+            let mut stripes = Vec::new();
+            let mut frame_bytes = Vec::new();
+            let mut writer = if shared {
+                None
+            } else {
+                Some(inner.storage.create_dedicated(tier)?)
+            };
+            let mut extents = Vec::new();
+            for e in &source.location.extents {
+                let read = inner.storage.read_stripe(tier, &e.stripe)?;
+                if read.reconstructed {
+                    let _ = inner.repairs.send((tier, e.stripe.clone()));
+                }
+                let stripe = inner
+                    .storage
+                    .encode(tier, RecordKind::Frame, &read.payload)?;
+                match writer.as_mut() {
+                    None => {
+                        stripes.push(stripe);
+                        frame_bytes.push(e.logical_bytes);
+                    }
+                    Some(w) => extents.push(Extent {
+                        logical_offset: e.logical_offset,
+                        logical_bytes: e.logical_bytes,
+                        stripe: w.append(stripe)?,
+                    }),
+                }
+            }
+            let sink = match writer {
+                None => Sink::Shared {
+                    stripes,
+                    frame_bytes,
+                },
+                Some(writer) => Sink::Dedicated { writer, extents },
+            };
+            Ok(WrittenBody {
+                tier,
+                digests,
+                sink,
+            })
+        })
+        .await
+    }
+
+    /// Lists objects in key order (prefix, delimiter, start-after, max-keys). The S3 layer
+    /// turns `next_start_after` into continuation tokens.
+    pub async fn list_objects(&self, bucket: &BucketName, params: ListParams) -> Result<ListPage> {
+        if params.max_keys > limits::LIST_KEYS_MAX {
+            return Err(EngineError::InvalidArgument("max-keys above 1000"));
+        }
+        let inner = self.inner.clone();
+        let b = bucket.clone();
+        blocking(move || {
+            if inner.meta.get_bucket(&b)?.is_none() {
+                return Err(EngineError::NoSuchBucket);
+            }
+            Ok(stratum_metadata::list_objects(
+                inner.meta.as_ref(),
+                &b,
+                &params,
+            )?)
+        })
+        .await
+    }
+}

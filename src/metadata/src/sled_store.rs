@@ -1,0 +1,918 @@
+//! [`SledStore`]: the metadata store in sled trees, with group commit.
+//!
+//! Trees (key layouts in [`crate::keys`]): `buckets`, `objects`, `uploads`,
+//! `uploads_by_key` (the index `list_uploads` walks), `parts`, `volumes` (live bytes),
+//! `access_keys`, and `meta` (the store format byte and the sequence offset).
+//!
+//! Atomicity: every step that touches more than one tree is one multi-tree sled transaction.
+//! sled transactions cannot scan, so the few steps whose correctness rests on a scan agreeing
+//! with the transaction that follows serialize against the writers that could change what the
+//! scan saw: `complete_upload` and `abort_upload` against `put_part` of the same upload (a
+//! striped per-upload mutex), `delete_bucket`, `recompute_volume_live_bytes` and
+//! `clear_index` against every index writer (the `gate`, taken exclusively by them and
+//! shared by everyone else). No lock is held while waiting for a flush.
+//!
+//! Durability (group commit): sled makes writes durable only at `Db::flush`. With
+//! `MetadataConfig::flush`, each committer takes a ticket after its transaction commits. If a
+//! flush that began after its commit has already covered its ticket, it returns at once; if a
+//! flush is under way, it waits for it and looks again; otherwise it leads one flush on behalf
+//! of every commit so far. Concurrent committers therefore share flushes instead of queueing
+//! one each. sled's flush blocks transactions while it runs (see the crate docs for the
+//! measurement), so a leader first waits up to `COMMIT_DELAY_MAX` for calls already in flight.
+//!
+//! Sequence numbers: `next_seq` is `offset + Db::generate_id() + 1`. sled persists the id
+//! generator across restarts (jumping ahead on recovery), and `offset` lives in `meta`, raised
+//! (and flushed) by `raise_seq_floor`, so sequence numbers only ever grow.
+
+use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{
+    Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
+use std::time::{Duration, Instant};
+
+use serde::{de::DeserializeOwned, Serialize};
+use sled::transaction::{
+    ConflictableTransactionError, ConflictableTransactionResult, TransactionError, Transactional,
+    TransactionalTree,
+};
+use sled::{IVec, Tree};
+use stratum_core::config::MetadataConfig;
+use stratum_core::{BucketName, ObjectKey, UploadId, VolumeId};
+
+use crate::keys;
+use crate::live::{self, LiveDelta};
+use crate::records::{
+    self, AccessKeyRecord, BucketRecord, ObjectRecord, PartRecord, UploadRecord, FORMAT_VERSION,
+};
+use crate::{MetaError, MetadataStore, PutCondition, PutOutcome};
+
+const BUCKETS: &str = "buckets";
+const OBJECTS: &str = "objects";
+const UPLOADS: &str = "uploads";
+const UPLOADS_BY_KEY: &str = "uploads_by_key";
+const PARTS: &str = "parts";
+const VOLUMES: &str = "volumes";
+const ACCESS_KEYS: &str = "access_keys";
+const META: &str = "meta";
+
+/// `meta` key of the store's format byte, written on first open and checked on every open.
+const META_FORMAT: &[u8] = b"format";
+/// `meta` key of the sequence offset (u64 big-endian).
+const META_SEQ_OFFSET: &[u8] = b"seq_offset";
+
+/// Stripes of the per-upload mutex: uploads hashing to one stripe serialize their part
+/// writes against each other's completion, which costs little at this width.
+const UPLOAD_LOCK_STRIPES: usize = 64;
+
+type Tx<T> = ConflictableTransactionResult<T, MetaError>;
+
+/// Group-commit counters of a [`SledStore`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CommitStats {
+    /// Mutating calls committed.
+    pub commits: u64,
+    /// `Db::flush` calls made on their behalf (none with `flush` off).
+    pub flushes: u64,
+}
+
+/// The metadata store in a sled database.
+#[derive(Debug)]
+pub struct SledStore {
+    db: sled::Db,
+    buckets: Tree,
+    objects: Tree,
+    uploads: Tree,
+    uploads_by_key: Tree,
+    parts: Tree,
+    volumes: Tree,
+    access_keys: Tree,
+    meta: Tree,
+    /// Flush after every mutating call (group-committed).
+    flush_each: bool,
+    /// Commits so far; a committer's ticket is this value just after its commit.
+    committed: AtomicU64,
+    /// The highest ticket known durable, and whether a flush is under way.
+    flush_state: Mutex<FlushState>,
+    /// Signalled when a flush ends.
+    flush_done: Condvar,
+    /// Mutating calls started and not yet committed or failed.
+    in_flight: AtomicU64,
+    /// `Db::flush` calls made for commits (each may cover many commits).
+    flushes: AtomicU64,
+    /// Shared by index writers, exclusive for the steps that scan then write (module docs).
+    gate: RwLock<()>,
+    /// Per-upload mutex stripes (module docs).
+    upload_locks: Vec<Mutex<()>>,
+    /// Added to sled's generated id to make a sequence number; guards `next_seq` so numbers
+    /// are handed out in order.
+    seq_offset: Mutex<u64>,
+}
+
+/// Longest a flush leader waits for in-flight calls to commit before flushing.
+const COMMIT_DELAY_MAX: Duration = Duration::from_micros(200);
+
+/// A mutating call between its start and its commit (see `SledStore::begin`).
+#[derive(Debug)]
+struct Pending<'a>(&'a AtomicU64);
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Group-commit bookkeeping, under `SledStore::flush_state`.
+#[derive(Debug, Default)]
+struct FlushState {
+    /// Every commit with a ticket up to this is durable.
+    flushed: u64,
+    /// A committer is inside `Db::flush` on behalf of the others.
+    flushing: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The mutexes guard no state that a panic could leave half-written (the offset is
+    // written after it is made durable), so a poisoned one is still good.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn tx<T>(r: Result<T, MetaError>) -> Tx<T> {
+    r.map_err(ConflictableTransactionError::Abort)
+}
+
+fn from_tx(e: TransactionError<MetaError>) -> MetaError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => e.into(),
+    }
+}
+
+fn decode_opt<T: DeserializeOwned>(
+    tree: &'static str,
+    v: Option<IVec>,
+) -> Result<Option<T>, MetaError> {
+    v.map(|v| records::decode(tree, &v)).transpose()
+}
+
+fn tx_get<T: DeserializeOwned>(
+    t: &TransactionalTree,
+    tree: &'static str,
+    key: &[u8],
+) -> Tx<Option<T>> {
+    let v = t.get(key)?;
+    tx(decode_opt(tree, v))
+}
+
+fn tx_put<T: Serialize>(t: &TransactionalTree, tree: &'static str, key: &[u8], rec: &T) -> Tx<()> {
+    let bytes = tx(records::encode(tree, rec))?;
+    t.insert(key, bytes)?;
+    Ok(())
+}
+
+/// Applies the live-byte changes of one step inside its transaction.
+fn tx_apply(volumes: &TransactionalTree, delta: &LiveDelta) -> Tx<()> {
+    for (vol, d) in delta.changes() {
+        let k = keys::volume(vol);
+        let old = match volumes.get(k)? {
+            Some(v) => tx(keys::read_u64(VOLUMES, &v))?,
+            None => 0,
+        };
+        match live::apply(vol, old, d) {
+            0 => {
+                volumes.remove(&k[..])?;
+            }
+            new => {
+                volumes.insert(&k[..], &new.to_be_bytes()[..])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The object half of `put_object` and `complete_upload`, inside their transaction.
+fn tx_put_object(
+    buckets: &TransactionalTree,
+    objects: &TransactionalTree,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    rec: &ObjectRecord,
+    cond: &PutCondition,
+    delta: &mut LiveDelta,
+) -> Tx<PutOutcome> {
+    if buckets.get(bucket.as_str().as_bytes())?.is_none() {
+        return Err(ConflictableTransactionError::Abort(MetaError::NoSuchBucket));
+    }
+    let k = keys::object(bucket, key.as_str());
+    let current: Option<ObjectRecord> = tx_get(objects, OBJECTS, &k)?;
+    tx(cond.check(current.as_ref()))?;
+    if current.as_ref().is_some_and(|c| c.seq > rec.seq) {
+        return Ok(PutOutcome {
+            applied: false,
+            replaced: None,
+        });
+    }
+    tx_put(objects, OBJECTS, &k, rec)?;
+    delta.add_object(rec);
+    if let Some(cur) = &current {
+        delta.sub_object(cur);
+    }
+    Ok(PutOutcome {
+        applied: true,
+        replaced: current,
+    })
+}
+
+/// How long `open` waits for a previous handle on the same directory to let go of its lock.
+const OPEN_LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Opens the database, retrying while its file lock is held. sled releases the lock only once
+/// its background threads drop their handles, a moment after the last `Db` is dropped, so a
+/// restart within one process (tests, an engine reopening its store) can find it still held.
+/// The lock failure comes back as an `Io` error of kind `Other` or `WouldBlock`; other errors
+/// (permissions, a missing disk) fail at once, and a lock held for good fails after the wait.
+fn open_waiting_for_lock(config: &sled::Config) -> Result<sled::Db, MetaError> {
+    let deadline = Instant::now() + OPEN_LOCK_WAIT;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::Other | std::io::ErrorKind::WouldBlock
+                ) && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+impl SledStore {
+    /// Opens (creating if needed) the store at `config.path`. Refuses a database written in
+    /// an unknown store format with [`MetaError::Corrupt`].
+    pub fn open(config: &MetadataConfig) -> Result<Self, MetaError> {
+        let sled_config = sled::Config::new()
+            .path(&config.path)
+            .cache_capacity(config.cache_capacity_bytes)
+            // Many small writes, each flushed: favour write throughput over disk footprint.
+            .mode(sled::Mode::HighThroughput);
+        let db = open_waiting_for_lock(&sled_config)?;
+        let meta = db.open_tree(META)?;
+        match meta.get(META_FORMAT)? {
+            None => {
+                meta.insert(META_FORMAT, &[FORMAT_VERSION][..])?;
+            }
+            Some(v) if v.as_ref() == [FORMAT_VERSION] => {}
+            Some(v) => {
+                return Err(MetaError::Corrupt {
+                    tree: META,
+                    detail: format!("unknown store format {:?}", v.as_ref()),
+                })
+            }
+        }
+        let seq_offset = match meta.get(META_SEQ_OFFSET)? {
+            Some(v) => keys::read_u64(META, &v)?,
+            None => 0,
+        };
+        let store = Self {
+            buckets: db.open_tree(BUCKETS)?,
+            objects: db.open_tree(OBJECTS)?,
+            uploads: db.open_tree(UPLOADS)?,
+            uploads_by_key: db.open_tree(UPLOADS_BY_KEY)?,
+            parts: db.open_tree(PARTS)?,
+            volumes: db.open_tree(VOLUMES)?,
+            access_keys: db.open_tree(ACCESS_KEYS)?,
+            meta,
+            db,
+            flush_each: config.flush,
+            committed: AtomicU64::new(0),
+            flush_state: Mutex::new(FlushState::default()),
+            flush_done: Condvar::new(),
+            in_flight: AtomicU64::new(0),
+            flushes: AtomicU64::new(0),
+            gate: RwLock::new(()),
+            upload_locks: (0..UPLOAD_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            seq_offset: Mutex::new(seq_offset),
+        };
+        store.db.flush()?;
+        Ok(store)
+    }
+
+    /// Returns once everything committed before the call is durable, sharing the flush with
+    /// concurrent committers (group commit). Call it after the commit, holding no lock.
+    /// Marks a mutating call as in flight until it commits (or fails): a flush leader waits
+    /// briefly for such calls so that one flush covers them too.
+    fn begin(&self) -> Pending<'_> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        Pending(&self.in_flight)
+    }
+
+    fn durable(&self, pending: Pending<'_>) -> Result<(), MetaError> {
+        let ticket = self.committed.fetch_add(1, Ordering::SeqCst) + 1;
+        drop(pending);
+        if !self.flush_each {
+            return Ok(());
+        }
+        let mut state = lock(&self.flush_state);
+        loop {
+            if state.flushed >= ticket {
+                return Ok(());
+            }
+            if !state.flushing {
+                break;
+            }
+            // A flush is under way, perhaps begun before our commit: wait for it, then look
+            // again.
+            state = self
+                .flush_done
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        // Lead a flush. Every commit with a ticket up to `target` (ours included) finished
+        // before this load, so the flush covers all of them. The mutex is not held while
+        // flushing: committers arriving meanwhile park on the condvar, and are all woken at
+        // once rather than handed the mutex one by one.
+        state.flushing = true;
+        drop(state);
+        // sled's flush excludes transactions for its whole length, so a commit that misses
+        // this flush waits for it and then needs another: give calls already on their way a
+        // moment to commit first (Postgres's commit_delay). A lone writer never waits.
+        let wait_start = Instant::now();
+        while self.in_flight.load(Ordering::SeqCst) > 0 && wait_start.elapsed() < COMMIT_DELAY_MAX {
+            std::thread::yield_now();
+        }
+        let target = self.committed.load(Ordering::SeqCst);
+        let result = self.db.flush();
+        let mut state = lock(&self.flush_state);
+        state.flushing = false;
+        if result.is_ok() {
+            state.flushed = state.flushed.max(target);
+            self.flushes.fetch_add(1, Ordering::Relaxed);
+        }
+        drop(state);
+        // On failure too: a waiter then leads the next attempt.
+        self.flush_done.notify_all();
+        result?;
+        Ok(())
+    }
+
+    /// Commits and the flushes that made them durable, since open: their ratio is how many
+    /// commits a flush covers on average (1 with a single writer, more under concurrency).
+    pub fn commit_stats(&self) -> CommitStats {
+        CommitStats {
+            commits: self.committed.load(Ordering::Relaxed),
+            flushes: self.flushes.load(Ordering::Relaxed),
+        }
+    }
+
+    fn shared(&self) -> RwLockReadGuard<'_, ()> {
+        self.gate.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn exclusive(&self) -> RwLockWriteGuard<'_, ()> {
+        self.gate.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn upload_lock(&self, id: &UploadId) -> MutexGuard<'_, ()> {
+        // FNV-1a: any spread will do, it only picks a stripe.
+        let hash = id.0.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        let stripe = usize::try_from(hash % UPLOAD_LOCK_STRIPES as u64).unwrap_or(0);
+        lock(&self.upload_locks[stripe])
+    }
+
+    fn bucket_exists(&self, bucket: &BucketName) -> Result<bool, MetaError> {
+        Ok(self.buckets.contains_key(bucket.as_str().as_bytes())?)
+    }
+
+    /// The keys of every part of an upload, in part-number order.
+    fn part_keys(&self, id: &UploadId) -> Result<Vec<IVec>, MetaError> {
+        let prefix = keys::part_prefix(&id.0);
+        let mut out = Vec::new();
+        for entry in self.parts.scan_prefix(&prefix) {
+            let (k, _) = entry?;
+            if k.len() == prefix.len() + 4 {
+                out.push(k);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes an upload, its index entry and the parts at `part_keys` inside a transaction,
+    /// accounting for the parts in `delta`.
+    fn tx_remove_upload(
+        uploads: &TransactionalTree,
+        index: &TransactionalTree,
+        parts: &TransactionalTree,
+        up: &UploadRecord,
+        part_keys: &[IVec],
+        delta: &mut LiveDelta,
+    ) -> Tx<Vec<PartRecord>> {
+        let id = &up.upload_id.0;
+        uploads.remove(id.as_bytes())?;
+        index.remove(keys::upload_index(&up.bucket, up.key.as_str(), id))?;
+        let mut removed = Vec::with_capacity(part_keys.len());
+        for k in part_keys {
+            if let Some(p) = tx_get::<PartRecord>(parts, PARTS, k)? {
+                delta.sub_part(&p);
+                removed.push(p);
+            }
+            parts.remove(k)?;
+        }
+        Ok(removed)
+    }
+}
+
+impl MetadataStore for SledStore {
+    fn create_bucket(&self, rec: &BucketRecord) -> Result<(), MetaError> {
+        let pending = self.begin();
+        {
+            let _g = self.shared();
+            let bytes = records::encode(BUCKETS, rec)?;
+            let swapped = self.buckets.compare_and_swap(
+                rec.name.as_str().as_bytes(),
+                None as Option<&[u8]>,
+                Some(bytes),
+            )?;
+            if swapped.is_err() {
+                return Err(MetaError::BucketAlreadyExists);
+            }
+        }
+        self.durable(pending)
+    }
+
+    fn get_bucket(&self, name: &BucketName) -> Result<Option<BucketRecord>, MetaError> {
+        decode_opt(BUCKETS, self.buckets.get(name.as_str().as_bytes())?)
+    }
+
+    fn delete_bucket(&self, name: &BucketName) -> Result<(), MetaError> {
+        let pending = self.begin();
+        {
+            // Exclusive: no object or upload can appear between the emptiness checks and
+            // the removal.
+            let _g = self.exclusive();
+            if !self.bucket_exists(name)? {
+                return Err(MetaError::NoSuchBucket);
+            }
+            let (start, end) = keys::bucket_range(name);
+            if self
+                .objects
+                .range(start.clone()..end.clone())
+                .next()
+                .is_some()
+                || self.uploads_by_key.range(start..end).next().is_some()
+            {
+                return Err(MetaError::BucketNotEmpty);
+            }
+            self.buckets.remove(name.as_str().as_bytes())?;
+        }
+        self.durable(pending)
+    }
+
+    fn list_buckets(&self) -> Result<Vec<BucketRecord>, MetaError> {
+        self.buckets
+            .iter()
+            .map(|e| records::decode(BUCKETS, &e?.1))
+            .collect()
+    }
+
+    fn get_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<Option<ObjectRecord>, MetaError> {
+        let v = self.objects.get(keys::object(bucket, key.as_str()))?;
+        if v.is_none() && !self.bucket_exists(bucket)? {
+            return Err(MetaError::NoSuchBucket);
+        }
+        decode_opt(OBJECTS, v)
+    }
+
+    fn put_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        rec: &ObjectRecord,
+        cond: &PutCondition,
+    ) -> Result<PutOutcome, MetaError> {
+        let pending = self.begin();
+        let out = {
+            let _g = self.shared();
+            (&self.buckets, &self.objects, &self.volumes)
+                .transaction(|(b, o, v)| {
+                    let mut delta = LiveDelta::new();
+                    let out = tx_put_object(b, o, bucket, key, rec, cond, &mut delta)?;
+                    tx_apply(v, &delta)?;
+                    Ok(out)
+                })
+                .map_err(from_tx)?
+        };
+        self.durable(pending)?;
+        Ok(out)
+    }
+
+    fn delete_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        cond: &PutCondition,
+    ) -> Result<Option<ObjectRecord>, MetaError> {
+        let pending = self.begin();
+        let k = keys::object(bucket, key.as_str());
+        let removed = {
+            let _g = self.shared();
+            (&self.buckets, &self.objects, &self.volumes)
+                .transaction(|(b, o, v)| {
+                    if b.get(bucket.as_str().as_bytes())?.is_none() {
+                        return Err(ConflictableTransactionError::Abort(MetaError::NoSuchBucket));
+                    }
+                    let current: Option<ObjectRecord> = tx_get(o, OBJECTS, &k)?;
+                    tx(cond.check(current.as_ref()))?;
+                    if let Some(cur) = &current {
+                        o.remove(&k[..])?;
+                        let mut delta = LiveDelta::new();
+                        delta.sub_object(cur);
+                        tx_apply(v, &delta)?;
+                    }
+                    Ok(current)
+                })
+                .map_err(from_tx)?
+        };
+        self.durable(pending)?;
+        Ok(removed)
+    }
+
+    fn replace_object_if_seq(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        expected_seq: u64,
+        rec: &ObjectRecord,
+    ) -> Result<bool, MetaError> {
+        let pending = self.begin();
+        let k = keys::object(bucket, key.as_str());
+        let mut new = rec.clone();
+        new.seq = expected_seq;
+        let applied = {
+            let _g = self.shared();
+            (&self.objects, &self.volumes)
+                .transaction(|(o, v)| {
+                    let current: Option<ObjectRecord> = tx_get(o, OBJECTS, &k)?;
+                    let Some(cur) = current.filter(|c| c.seq == expected_seq) else {
+                        return Ok(false);
+                    };
+                    tx_put(o, OBJECTS, &k, &new)?;
+                    let mut delta = LiveDelta::new();
+                    delta.add_object(&new);
+                    delta.sub_object(&cur);
+                    tx_apply(v, &delta)?;
+                    Ok(true)
+                })
+                .map_err(from_tx)?
+        };
+        if applied {
+            self.durable(pending)?;
+        }
+        Ok(applied)
+    }
+
+    fn scan_objects(
+        &self,
+        bucket: &BucketName,
+        start: Bound<&str>,
+        limit: usize,
+    ) -> Result<Vec<(ObjectKey, ObjectRecord)>, MetaError> {
+        if !self.bucket_exists(bucket)? {
+            return Err(MetaError::NoSuchBucket);
+        }
+        let (lower, end) = keys::object_scan(bucket, start);
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for entry in self
+            .objects
+            .range::<Vec<u8>, _>((lower, Bound::Excluded(end)))
+            .take(limit)
+        {
+            let (k, v) = entry?;
+            let key = ObjectKey::new(keys::object_key_of(bucket, &k)?).map_err(|e| {
+                MetaError::Corrupt {
+                    tree: OBJECTS,
+                    detail: e.to_string(),
+                }
+            })?;
+            out.push((key, records::decode(OBJECTS, &v)?));
+        }
+        Ok(out)
+    }
+
+    fn create_upload(&self, rec: &UploadRecord) -> Result<(), MetaError> {
+        let pending = self.begin();
+        let id = &rec.upload_id;
+        {
+            let _g = self.shared();
+            let _u = self.upload_lock(id);
+            (&self.buckets, &self.uploads, &self.uploads_by_key)
+                .transaction(|(b, u, i)| {
+                    if b.get(rec.bucket.as_str().as_bytes())?.is_none() {
+                        return Err(ConflictableTransactionError::Abort(MetaError::NoSuchBucket));
+                    }
+                    if let Some(old) = tx_get::<UploadRecord>(u, UPLOADS, id.0.as_bytes())? {
+                        i.remove(keys::upload_index(&old.bucket, old.key.as_str(), &id.0))?;
+                    }
+                    tx_put(u, UPLOADS, id.0.as_bytes(), rec)?;
+                    i.insert(
+                        keys::upload_index(&rec.bucket, rec.key.as_str(), &id.0),
+                        id.0.as_bytes(),
+                    )?;
+                    Ok(())
+                })
+                .map_err(from_tx)?;
+        }
+        self.durable(pending)
+    }
+
+    fn get_upload(&self, id: &UploadId) -> Result<Option<UploadRecord>, MetaError> {
+        decode_opt(UPLOADS, self.uploads.get(id.0.as_bytes())?)
+    }
+
+    fn list_uploads(
+        &self,
+        bucket: &BucketName,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<UploadRecord>, MetaError> {
+        if !self.bucket_exists(bucket)? {
+            return Err(MetaError::NoSuchBucket);
+        }
+        let (first, end) = keys::bucket_range(bucket);
+        let lower = match after {
+            Some((k, id)) => Bound::Excluded(keys::upload_index(bucket, k, id)),
+            None => Bound::Included(first),
+        };
+        let mut out = Vec::new();
+        for entry in self
+            .uploads_by_key
+            .range::<Vec<u8>, _>((lower, Bound::Excluded(end)))
+        {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, id) = entry?;
+            // An upload completed between the index read and this one is simply gone.
+            if let Some(up) = decode_opt(UPLOADS, self.uploads.get(&id)?)? {
+                out.push(up);
+            }
+        }
+        Ok(out)
+    }
+
+    fn put_part(&self, id: &UploadId, part: &PartRecord) -> Result<Option<PartRecord>, MetaError> {
+        let pending = self.begin();
+        let k = keys::part(&id.0, part.part_number);
+        let replaced = {
+            let _g = self.shared();
+            let _u = self.upload_lock(id);
+            (&self.uploads, &self.parts, &self.volumes)
+                .transaction(|(u, p, v)| {
+                    if u.get(id.0.as_bytes())?.is_none() {
+                        return Err(ConflictableTransactionError::Abort(MetaError::NoSuchUpload));
+                    }
+                    let old: Option<PartRecord> = tx_get(p, PARTS, &k)?;
+                    tx_put(p, PARTS, &k, part)?;
+                    let mut delta = LiveDelta::new();
+                    delta.add_part(part);
+                    if let Some(old) = &old {
+                        delta.sub_part(old);
+                    }
+                    tx_apply(v, &delta)?;
+                    Ok(old)
+                })
+                .map_err(from_tx)?
+        };
+        self.durable(pending)?;
+        Ok(replaced)
+    }
+
+    fn list_parts(
+        &self,
+        id: &UploadId,
+        after: u32,
+        limit: usize,
+    ) -> Result<Vec<PartRecord>, MetaError> {
+        if !self.uploads.contains_key(id.0.as_bytes())? {
+            return Err(MetaError::NoSuchUpload);
+        }
+        let prefix = keys::part_prefix(&id.0);
+        let mut end = prefix.clone();
+        if let Some(last) = end.last_mut() {
+            *last = 1;
+        }
+        let mut out = Vec::new();
+        for entry in self.parts.range::<Vec<u8>, _>((
+            Bound::Excluded(keys::part(&id.0, after)),
+            Bound::Excluded(end),
+        )) {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = entry?;
+            if k.len() == prefix.len() + 4 {
+                out.push(records::decode(PARTS, &v)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn complete_upload(
+        &self,
+        id: &UploadId,
+        rec: &ObjectRecord,
+        cond: &PutCondition,
+    ) -> Result<(PutOutcome, Vec<PartRecord>), MetaError> {
+        let pending = self.begin();
+        let out = {
+            let _g = self.shared();
+            // Held from the parts scan to the commit: no part of this upload can be added
+            // in between and outlive it.
+            let _u = self.upload_lock(id);
+            let part_keys = self.part_keys(id)?;
+            (
+                &self.buckets,
+                &self.objects,
+                &self.uploads,
+                &self.uploads_by_key,
+                &self.parts,
+                &self.volumes,
+            )
+                .transaction(|(b, o, u, i, p, v)| {
+                    let Some(up) = tx_get::<UploadRecord>(u, UPLOADS, id.0.as_bytes())? else {
+                        return Err(ConflictableTransactionError::Abort(MetaError::NoSuchUpload));
+                    };
+                    let mut delta = LiveDelta::new();
+                    let outcome = tx_put_object(b, o, &up.bucket, &up.key, rec, cond, &mut delta)?;
+                    let parts = Self::tx_remove_upload(u, i, p, &up, &part_keys, &mut delta)?;
+                    tx_apply(v, &delta)?;
+                    Ok((outcome, parts))
+                })
+                .map_err(from_tx)?
+        };
+        self.durable(pending)?;
+        Ok(out)
+    }
+
+    fn abort_upload(&self, id: &UploadId) -> Result<Vec<PartRecord>, MetaError> {
+        let pending = self.begin();
+        let parts = {
+            let _g = self.shared();
+            let _u = self.upload_lock(id);
+            let part_keys = self.part_keys(id)?;
+            (
+                &self.uploads,
+                &self.uploads_by_key,
+                &self.parts,
+                &self.volumes,
+            )
+                .transaction(|(u, i, p, v)| {
+                    let Some(up) = tx_get::<UploadRecord>(u, UPLOADS, id.0.as_bytes())? else {
+                        return Err(ConflictableTransactionError::Abort(MetaError::NoSuchUpload));
+                    };
+                    let mut delta = LiveDelta::new();
+                    let parts = Self::tx_remove_upload(u, i, p, &up, &part_keys, &mut delta)?;
+                    tx_apply(v, &delta)?;
+                    Ok(parts)
+                })
+                .map_err(from_tx)?
+        };
+        self.durable(pending)?;
+        Ok(parts)
+    }
+
+    fn volume_live_bytes(&self, id: VolumeId) -> Result<u64, MetaError> {
+        match self.volumes.get(keys::volume(id))? {
+            Some(v) => keys::read_u64(VOLUMES, &v),
+            None => Ok(0),
+        }
+    }
+
+    fn all_volume_live_bytes(&self) -> Result<Vec<(VolumeId, u64)>, MetaError> {
+        self.volumes
+            .iter()
+            .map(|e| {
+                let (k, v) = e?;
+                Ok((
+                    VolumeId(keys::read_u64(VOLUMES, &k)?),
+                    keys::read_u64(VOLUMES, &v)?,
+                ))
+            })
+            .collect()
+    }
+
+    fn recompute_volume_live_bytes(&self) -> Result<Vec<(VolumeId, u64)>, MetaError> {
+        let pending = self.begin();
+        let table = {
+            let _g = self.exclusive();
+            let mut delta = LiveDelta::new();
+            for entry in self.objects.iter() {
+                delta.add_object(&records::decode(OBJECTS, &entry?.1)?);
+            }
+            for entry in self.parts.iter() {
+                delta.add_part(&records::decode(PARTS, &entry?.1)?);
+            }
+            let table = delta.into_table();
+            // One batch: the table is replaced atomically.
+            let mut batch = sled::Batch::default();
+            for entry in self.volumes.iter() {
+                batch.remove(entry?.0);
+            }
+            for (vol, n) in &table {
+                batch.insert(&keys::volume(*vol)[..], &n.to_be_bytes()[..]);
+            }
+            self.volumes.apply_batch(batch)?;
+            table
+        };
+        self.durable(pending)?;
+        Ok(table)
+    }
+
+    fn next_seq(&self) -> Result<u64, MetaError> {
+        let offset = lock(&self.seq_offset);
+        let id = self.db.generate_id()?;
+        offset
+            .checked_add(id)
+            .and_then(|s| s.checked_add(1))
+            .ok_or_else(|| MetaError::Corrupt {
+                tree: META,
+                detail: "sequence numbers exhausted".to_owned(),
+            })
+    }
+
+    fn raise_seq_floor(&self, floor: u64) -> Result<(), MetaError> {
+        let mut offset = lock(&self.seq_offset);
+        // Every later id is > `id`, so `needed + later_id + 1 > floor`.
+        let id = self.db.generate_id()?;
+        let needed = floor.saturating_sub(id);
+        if needed > *offset {
+            self.meta
+                .insert(META_SEQ_OFFSET, &needed.to_be_bytes()[..])?;
+            // Always flushed, whatever the config: a floor lost in a crash would hand out
+            // sequence numbers that lose to records already in the index.
+            self.db.flush()?;
+            *offset = needed;
+        }
+        Ok(())
+    }
+
+    fn put_access_key(&self, rec: &AccessKeyRecord) -> Result<(), MetaError> {
+        let pending = self.begin();
+        self.access_keys.insert(
+            rec.access_key.as_bytes(),
+            records::encode(ACCESS_KEYS, rec)?,
+        )?;
+        self.durable(pending)
+    }
+
+    fn get_access_key(&self, access_key: &str) -> Result<Option<AccessKeyRecord>, MetaError> {
+        decode_opt(ACCESS_KEYS, self.access_keys.get(access_key.as_bytes())?)
+    }
+
+    fn delete_access_key(&self, access_key: &str) -> Result<bool, MetaError> {
+        let pending = self.begin();
+        let existed = self.access_keys.remove(access_key.as_bytes())?.is_some();
+        self.durable(pending)?;
+        Ok(existed)
+    }
+
+    fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>, MetaError> {
+        self.access_keys
+            .iter()
+            .map(|e| records::decode(ACCESS_KEYS, &e?.1))
+            .collect()
+    }
+
+    fn clear_index(&self) -> Result<(), MetaError> {
+        let pending = self.begin();
+        {
+            let _g = self.exclusive();
+            // Not one atomic step (a tree can be too large for one transaction): a crash
+            // midway leaves part of the index, and the rebuild that called this starts over.
+            // Buckets go last so that a partial clear never leaves an object without a bucket.
+            for tree in [
+                &self.objects,
+                &self.parts,
+                &self.uploads_by_key,
+                &self.uploads,
+                &self.volumes,
+                &self.buckets,
+            ] {
+                tree.clear()?;
+            }
+        }
+        self.durable(pending)
+    }
+
+    fn flush(&self) -> Result<(), MetaError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,739 @@
+//! The conformance suite: every behaviour of `MetadataStore`, written once against
+//! `&dyn MetadataStore` and run against every implementation by `conformance!`.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use stratum_core::VolumeId;
+use stratum_metadata::{
+    AccessKeyRecord, BucketRecord, MetaError, MetadataStore, PutCondition, PutOutcome,
+};
+
+use crate::common::*;
+
+/// Instantiates every listed suite function once per store.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod memory_store {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(Arc::new(crate::common::memory_store()));
+                }
+            )*
+            use std::sync::Arc;
+        }
+        mod sled_store {
+            $(
+                #[test]
+                fn $name() {
+                    let (_dir, store) = crate::common::sled_store();
+                    super::$name(Arc::new(store));
+                }
+            )*
+            use std::sync::Arc;
+        }
+    };
+}
+
+conformance!(
+    buckets_create_get_list_delete,
+    bucket_delete_refused_while_an_object_remains,
+    bucket_delete_refused_while_an_upload_is_in_progress,
+    object_calls_on_a_missing_bucket_say_no_such_bucket,
+    put_returns_the_replaced_record_and_moves_live_bytes,
+    put_with_an_older_seq_is_not_applied,
+    put_conditions_are_checked_atomically,
+    delete_object_checks_conditions_and_frees_live_bytes,
+    replace_if_seq_swaps_only_the_expected_version,
+    scan_objects_honours_bounds_limit_and_bucket_edges,
+    uploads_list_by_key_then_id_after_a_marker,
+    parts_insert_replace_and_list_in_order,
+    complete_upload_replaces_parts_with_the_object,
+    complete_upload_with_failed_condition_keeps_the_upload,
+    complete_upload_losing_to_a_newer_put_still_removes_the_upload,
+    abort_upload_frees_parts,
+    copies_sharing_stripes_count_twice,
+    seq_is_strictly_increasing_and_floor_is_respected,
+    access_keys_crud,
+    clear_index_keeps_keys_and_seq,
+    concurrent_puts_to_one_key_keep_the_highest_seq,
+    concurrent_put_part_and_complete_leave_no_orphan_part,
+);
+
+type Store = Arc<dyn MetadataStore>;
+
+fn buckets_create_get_list_delete(s: Store) {
+    for name in ["zeta", "alpha", "mid-1"] {
+        create_bucket(&*s, name);
+    }
+    let dup = s.create_bucket(&BucketRecord {
+        name: bucket("alpha"),
+        created_ms: 99,
+    });
+    assert!(matches!(dup, Err(MetaError::BucketAlreadyExists)));
+    let rec = s.get_bucket(&bucket("alpha")).unwrap().unwrap();
+    assert_eq!(rec.created_ms, 1, "a refused create must not overwrite");
+    let names: Vec<_> = s
+        .list_buckets()
+        .unwrap()
+        .into_iter()
+        .map(|b| b.name.to_string())
+        .collect();
+    assert_eq!(names, ["alpha", "mid-1", "zeta"]);
+    s.delete_bucket(&bucket("mid-1")).unwrap();
+    assert!(s.get_bucket(&bucket("mid-1")).unwrap().is_none());
+    assert!(matches!(
+        s.delete_bucket(&bucket("mid-1")),
+        Err(MetaError::NoSuchBucket)
+    ));
+    assert_eq!(s.list_buckets().unwrap().len(), 2);
+}
+
+fn bucket_delete_refused_while_an_object_remains(s: Store) {
+    let b = create_bucket(&*s, "bkt");
+    s.put_object(
+        &b,
+        &key("k"),
+        &object(1, "e", &[], None),
+        &PutCondition::None,
+    )
+    .unwrap();
+    assert!(matches!(
+        s.delete_bucket(&b),
+        Err(MetaError::BucketNotEmpty)
+    ));
+    s.delete_object(&b, &key("k"), &PutCondition::None).unwrap();
+    s.delete_bucket(&b).unwrap();
+}
+
+fn bucket_delete_refused_while_an_upload_is_in_progress(s: Store) {
+    let b = create_bucket(&*s, "bkt");
+    // A neighbouring bucket whose name extends this one must not count.
+    let other = create_bucket(&*s, "bkt-2");
+    s.put_object(
+        &other,
+        &key("x"),
+        &object(1, "e", &[], None),
+        &PutCondition::None,
+    )
+    .unwrap();
+    s.create_upload(&upload("u1", "bkt", "k")).unwrap();
+    assert!(matches!(
+        s.delete_bucket(&b),
+        Err(MetaError::BucketNotEmpty)
+    ));
+    s.abort_upload(&upload_id("u1")).unwrap();
+    s.delete_bucket(&b).unwrap();
+    assert!(matches!(
+        s.delete_bucket(&other),
+        Err(MetaError::BucketNotEmpty)
+    ));
+}
+
+fn object_calls_on_a_missing_bucket_say_no_such_bucket(s: Store) {
+    let b = bucket("nope");
+    let k = key("k");
+    let rec = object(1, "e", &[stripe(1, 0, 10)], None);
+    assert!(matches!(s.get_object(&b, &k), Err(MetaError::NoSuchBucket)));
+    assert!(matches!(
+        s.put_object(&b, &k, &rec, &PutCondition::None),
+        Err(MetaError::NoSuchBucket)
+    ));
+    assert!(matches!(
+        s.delete_object(&b, &k, &PutCondition::None),
+        Err(MetaError::NoSuchBucket)
+    ));
+    assert!(matches!(
+        s.scan_objects(&b, Bound::Unbounded, 10),
+        Err(MetaError::NoSuchBucket)
+    ));
+    assert!(matches!(
+        s.create_upload(&upload("u", "nope", "k")),
+        Err(MetaError::NoSuchBucket)
+    ));
+    assert!(matches!(
+        s.list_uploads(&b, None, 10),
+        Err(MetaError::NoSuchBucket)
+    ));
+    assert!(!s.replace_object_if_seq(&b, &k, 1, &rec).unwrap());
+    assert_eq!(s.all_volume_live_bytes().unwrap(), vec![]);
+}
+
+fn put_returns_the_replaced_record_and_moves_live_bytes(s: Store) {
+    let b = create_bucket(&*s, "bkt");
+    let k = key("photos/cat.jpg");
+    let first = object(
+        1,
+        "aa",
+        &[stripe(1, 0, 20), stripe(1, 200, 20)],
+        Some(stripe(1, 400, 5)),
+    );
+    let out = s.put_object(&b, &k, &first, &PutCondition::None).unwrap();
+    assert_eq!(
+        out,
+        PutOutcome {
+            applied: true,
+            replaced: None
+        }
+    );
+    assert_eq!(s.get_object(&b, &k).unwrap(), Some(first.clone()));
+    assert_eq!(
+        s.volume_live_bytes(VolumeId(1)).unwrap(),
+        2 * disk(20) + disk(5)
+    );
+
+    let second = object(2, "bb", &[stripe(2, 0, 30)], Some(stripe(1, 500, 5)));
+    let out = s.put_object(&b, &k, &second, &PutCondition::None).unwrap();
+    assert!(out.applied);
+    assert_eq!(out.replaced, Some(first));
+    assert_eq!(s.get_object(&b, &k).unwrap(), Some(second));
+    assert_eq!(s.volume_live_bytes(VolumeId(1)).unwrap(), disk(5));
+    assert_eq!(s.volume_live_bytes(VolumeId(2)).unwrap(), disk(30));
+    assert_eq!(s.volume_live_bytes(VolumeId(3)).unwrap(), 0);
+    assert_eq!(
+        s.all_volume_live_bytes().unwrap(),
+        vec![(VolumeId(1), disk(5)), (VolumeId(2), disk(30))]
+    );
+    assert_eq!(s.get_object(&b, &key("other")).unwrap(), None);
+    assert_live_bytes_consistent(&*s);
+}
+
+fn put_with_an_older_seq_is_not_applied(s: Store) {
+    let b = create_bucket(&*s, "bkt");
+    let k = key("k");
+    let newer = object(10, "new", &[stripe(1, 0, 10)], None);
+    s.put_object(&b, &k, &newer, &PutCondition::None).unwrap();
+    let older = object(5, "old", &[stripe(2, 0, 10)], None);
+    let out = s.put_object(&b, &k, &older, &PutCondition::None).unwrap();
+    assert_eq!(
+        out,
+        PutOutcome {
+            applied: false,
+            replaced: None
+        }
+    );
+    assert_eq!(s.get_object(&b, &k).unwrap(), Some(newer.clone()));
+    assert_eq!(
+        s.volume_live_bytes(VolumeId(2)).unwrap(),
+        0,
+        "loser's bytes are dead"
+    );
+    // An equal seq is not older: it applies (a retried write of the same version).
+    let same = object(10, "same", &[stripe(3, 0, 10)], None);
+    let out = s.put_object(&b, &k, &same, &PutCondition::None).unwrap();
+    assert!(out.applied);
+    assert_eq!(out.replaced, Some(newer));
+    assert_live_bytes_consistent(&*s);
+}
+
+fn put_conditions_are_checked_atomically(s: Store) {
+    let b = create_bucket(&*s, "bkt");
+    let k = key("k");
+    let v1 = object(1, "etag1", &[stripe(1, 0, 10)], None);
+    s.put_object(&b, &k, &v1, &PutCondition::IfNoneMatch)
+        .unwrap();
+    let v2 = object(2, "etag2", &[stripe(2, 0, 10)], None);
+    for cond in [
+        PutCondition::IfNoneMatch,
+        PutCondition::IfMatch("wrong".to_owned()),
+    ] {
+        assert!(matches!(
+            s.put_object(&b, &k, &v2, &cond),
+            Err(MetaError::PreconditionFailed)
+        ));
+    }
+    assert_eq!(s.get_object(&b, &k).unwrap(), Some(v1.clone()));
+    assert_eq!(s.volume_live_bytes(VolumeId(2)).unwrap(), 0);
+    let out = s
+        .put_object(&b, &k, &v2, &PutCondition::IfMatch("etag1".to_owned()))
+        .unwrap();
+    assert_eq!(out.replaced, Some(v1));
+    let v3 = object(3, "etag3", &[], None);
+    assert!(
+        s.put_object(&b, &k, &v3, &PutCondition::IfMatch("*".to_owned()))
+            .unwrap()
+            .applied
+    );
+    assert!(matches!(
+        s.put_object(
+            &b,
+            &key("absent"),
+            &v3,
+            &PutCondition::IfMatch("*".to_owned())
+        ),
+        Err(MetaError::PreconditionFailed)
+    ));
+    assert!(matches!(
+        s.put_object(
+            &b,
+            &key("absent"),
+            &v3,
+            &PutCondition::IfMatch("etag3".to_owned())
+        ),
+        Err(MetaError::PreconditionFailed)
+    ));
+    assert_eq!(s.get_object(&b, &key("absent")).unwrap(), None);
+    assert_live_bytes_consistent(&*s);
+}
+
+fn delete_object_checks_conditions_and_frees_live_bytes(s: Store) {
+    let b = create_bucket(&*s, "bkt");
+    let k = key("k");
+    assert_eq!(s.delete_object(&b, &k, &PutCondition::None).unwrap(), None);
+    assert!(matches!(
+        s.delete_object(&b, &k, &PutCondition::IfMatch("x".to_owned())),
+        Err(MetaError::PreconditionFailed)
+    ));
+    let rec = object(1, "e1", &[stripe(4, 0, 10)], Some(stripe(4, 100, 1)));
+    s.put_object(&b, &k, &rec, &PutCondition::None).unwrap();
+    assert!(matches!(
+        s.delete_object(&b, &k, &PutCondition::IfMatch("x".to_owned())),
+        Err(MetaError::PreconditionFailed)
+    ));
+    assert!(matches!(
+        s.delete_object(&b, &k, &PutCondition::IfNoneMatch),
+        Err(MetaError::PreconditionFailed)
+    ));
+    assert_eq!(
+        s.volume_live_bytes(VolumeId(4)).unwrap(),
+        disk(10) + disk(1)
+    );
+    let removed = s
+        .delete_object(&b, &k, &PutCondition::IfMatch("e1".to_owned()))
+        .unwrap();
+    assert_eq!(removed, Some(rec));
+    assert_eq!(s.get_object(&b, &k).unwrap(), None);
+    assert_eq!(s.volume_live_bytes(VolumeId(4)).unwrap(), 0);
+    assert_eq!(s.all_volume_live_bytes().unwrap(), vec![]);
+    assert_live_bytes_consistent(&*s);
+}
+
+fn replace_if_seq_swaps_only_the_expected_version(s: Store) {
+    let b = create_bucket(&*s, "bkt");
+    let k = key("k");
+    let hot = object(
+        7,
+        "e",
+        &[stripe(1, 0, 10), stripe(1, 100, 10)],
+        Some(stripe(1, 200, 1)),
+    );
+    s.put_object(&b, &k, &hot, &PutCondition::None).unwrap();
+    // The mover writes the same object elsewhere; seq in its record is ignored.
+    let moved = object(
+        999,
+        "e",
+        &[stripe(9, 0, 10), stripe(9, 100, 10)],
+        Some(stripe(9, 200, 1)),
+    );
+    assert!(!s.replace_object_if_seq(&b, &k, 6, &moved).unwrap());
+    assert!(!s
+        .replace_object_if_seq(&b, &key("absent"), 7, &moved)
+        .unwrap());
+    assert_eq!(s.get_object(&b, &k).unwrap(), Some(hot.clone()));
+    assert!(s.replace_object_if_seq(&b, &k, 7, &moved).unwrap());
+    let now = s.get_object(&b, &k).unwrap().unwrap();
+    assert_eq!(now.seq, 7, "the replacement keeps the expected seq");
+    assert_eq!(now.location, moved.location);
+    assert_eq!(s.volume_live_bytes(VolumeId(1)).unwrap(), 0);
+    assert_eq!(
+        s.volume_live_bytes(VolumeId(9)).unwrap(),
+        2 * disk(10) + disk(1)
+    );
+    // A newer write after the move makes a later CAS with the old seq fail.
+    s.put_object(&b, &k, &object(8, "f", &[], None), &PutCondition::None)
+        .unwrap();
+    assert!(!s.replace_object_if_seq(&b, &k, 7, &hot).unwrap());
+    assert_live_bytes_consistent(&*s);
+}
+
+fn scan_objects_honours_bounds_limit_and_bucket_edges(s: Store) {
+    let b = create_bucket(&*s, "abc");
+    let neighbour = create_bucket(&*s, "abc-d");
+    for k in ["b", "a/2", "a/1", "é", "a", "z\u{10FFFF}", "a\0x"] {
+        s.put_object(&b, &key(k), &object(1, k, &[], None), &PutCondition::None)
+            .unwrap();
+    }
+    s.put_object(
+        &neighbour,
+        &key("0"),
+        &object(1, "n", &[], None),
+        &PutCondition::None,
+    )
+    .unwrap();
+    let expected = ["a", "a\0x", "a/1", "a/2", "b", "z\u{10FFFF}", "é"];
+    assert_eq!(all_keys(&*s, &b), expected);
+    let keys = |start, limit| -> Vec<String> {
+        s.scan_objects(&b, start, limit)
+            .unwrap()
+            .into_iter()
+            .map(|(k, r)| {
+                assert_eq!(r.etag, k.as_str());
+                k.as_str().to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(keys(Bound::Included("a/1"), 2), ["a/1", "a/2"]);
+    assert_eq!(keys(Bound::Excluded("a/1"), 2), ["a/2", "b"]);
+    assert_eq!(keys(Bound::Included("a/10"), 1), ["a/2"]);
+    assert_eq!(keys(Bound::Excluded("é"), 10), Vec::<String>::new());
+    assert_eq!(keys(Bound::Unbounded, 0), Vec::<String>::new());
+    assert_eq!(all_keys(&*s, &neighbour), ["0"]);
+}
+
+fn uploads_list_by_key_then_id_after_a_marker(s: Store) {
+    let b = create_bucket(&*s, "bkt");
+    create_bucket(&*s, "bkt-2");
+    for (id, k) in [
+        ("u3", "b"),
+        ("u2", "a"),
+        ("u1", "b"),
+        ("u9", "a\0"),
+        ("u0", "ab"),
+    ] {
+        s.create_upload(&upload(id, "bkt", k)).unwrap();
+    }
+    s.create_upload(&upload("other", "bkt-2", "a")).unwrap();
+    let ids = |after, limit| -> Vec<String> {
+        s.list_uploads(&b, after, limit)
+            .unwrap()
+            .into_iter()
+            .map(|u| u.upload_id.0)
+            .collect()
+    };
+    assert_eq!(ids(None, 100), ["u2", "u9", "u0", "u1", "u3"]);
+    assert_eq!(ids(None, 2), ["u2", "u9"]);
+    assert_eq!(ids(Some(("a\0", "u9")), 2), ["u0", "u1"]);
+    assert_eq!(ids(Some(("b", "u1")), 10), ["u3"]);
+    assert_eq!(ids(Some(("b", "u0")), 10), ["u1", "u3"]);
+    assert_eq!(ids(Some(("c", "")), 10), Vec::<String>::new());
+    let got = s.get_upload(&upload_id("u2")).unwrap().unwrap();
+    assert_eq!(got, upload("u2", "bkt", "a"));
+    assert_eq!(s.get_upload(&upload_id("nope")).unwrap(), None);
+}
+
+fn parts_insert_replace_and_list_in_order(s: Store) {
+    create_bucket(&*s, "bkt");
+    let id = upload_id("up");
+    assert!(matches!(
+        s.put_part(&id, &part(1, &[stripe(1, 0, 10)])),
+        Err(MetaError::NoSuchUpload)
+    ));
+    assert!(matches!(
+        s.list_parts(&id, 0, 10),
+        Err(MetaError::NoSuchUpload)
+    ));
+    s.create_upload(&upload("up", "bkt", "k")).unwrap();
+    assert_eq!(s.list_parts(&id, 0, 10).unwrap(), vec![]);
+    for n in [3, 1, 10_000, 2] {
+        assert_eq!(
+            s.put_part(&id, &part(n, &[stripe(1, u64::from(n), 10)]))
+                .unwrap(),
+            None
+        );
+    }
+    let numbers = |after, limit| -> Vec<u32> {
+        s.list_parts(&id, after, limit)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.part_number)
+            .collect()
+    };
+    assert_eq!(numbers(0, 100), [1, 2, 3, 10_000]);
+    assert_eq!(numbers(1, 2), [2, 3]);
+    assert_eq!(numbers(3, 100), [10_000]);
+    assert_eq!(numbers(10_000, 100), Vec::<u32>::new());
+    assert_eq!(s.volume_live_bytes(VolumeId(1)).unwrap(), 4 * disk(10));
+    let old = part(2, &[stripe(1, 2, 10)]);
+    let replacement = part(2, &[stripe(2, 0, 30)]);
+    assert_eq!(s.put_part(&id, &replacement).unwrap(), Some(old));
+    assert_eq!(s.volume_live_bytes(VolumeId(1)).unwrap(), 3 * disk(10));
+    assert_eq!(s.volume_live_bytes(VolumeId(2)).unwrap(), disk(30));
+    assert_eq!(s.list_parts(&id, 1, 1).unwrap(), vec![replacement]);
+    // Another upload's parts never show up, even with an id that extends this one.
+    s.create_upload(&upload("up\0\0\0\0", "bkt", "k")).unwrap();
+    s.put_part(&upload_id("up\0\0\0\0"), &part(1, &[])).unwrap();
+    s.create_upload(&upload("upx", "bkt", "k")).unwrap();
+    s.put_part(&upload_id("upx"), &part(5, &[])).unwrap();
+    assert_eq!(numbers(0, 100), [1, 2, 3, 10_000]);
+    assert_live_bytes_consistent(&*s);
+}
+
+fn complete_upload_replaces_parts_with_the_object(s: Store) {
+    let b = create_bucket(&*s, "bkt");
+    let id = upload_id("up");
+    let rec = object(
+        5,
+        "abc-2",
+        &[stripe(1, 0, 10), stripe(1, 100, 20)],
+        Some(stripe(1, 200, 2)),
+    );
+    assert!(matches!(
+        s.complete_upload(&id, &rec, &PutCondition::None),
+        Err(MetaError::NoSuchUpload)
+    ));
+    s.create_upload(&upload("up", "bkt", "big")).unwrap();
+    let p1 = part(1, &[stripe(1, 0, 10)]);
+    let p2 = part(2, &[stripe(1, 100, 20)]);
+    s.put_part(&id, &p2).unwrap();
+    s.put_part(&id, &p1).unwrap();
+    // The old object at the key is replaced and its bytes released.
+    let old = object(1, "old", &[stripe(3, 0, 40)], None);
+    s.put_object(&b, &key("big"), &old, &PutCondition::None)
+        .unwrap();
+    let (outcome, parts) = s.complete_upload(&id, &rec, &PutCondition::None).unwrap();
+    assert_eq!(
+        outcome,
+        PutOutcome {
+            applied: true,
+            replaced: Some(old)
+        }
+    );
+    assert_eq!(parts, vec![p1, p2]);
+    assert_eq!(s.get_object(&b, &key("big")).unwrap(), Some(rec));
+    assert_eq!(s.get_upload(&id).unwrap(), None);
+    assert!(matches!(
+        s.list_parts(&id, 0, 10),
+        Err(MetaError::NoSuchUpload)
+    ));
+    assert_eq!(s.list_uploads(&b, None, 10).unwrap(), vec![]);
+    assert_eq!(
+        s.all_volume_live_bytes().unwrap(),
+        vec![(VolumeId(1), disk(10) + disk(20) + disk(2))]
+    );
+    assert!(matches!(
+        s.complete_upload(&id, &object(6, "x", &[], None), &PutCondition::None),
+        Err(MetaError::NoSuchUpload)
+    ));
+    assert_live_bytes_consistent(&*s);
+}
+
+fn complete_upload_with_failed_condition_keeps_the_upload(s: Store) {
+    let b = create_bucket(&*s, "bkt");
+    let id = upload_id("up");
+    s.put_object(
+        &b,
+        &key("k"),
+        &object(1, "cur", &[], None),
+        &PutCondition::None,
+    )
+    .unwrap();
+    s.create_upload(&upload("up", "bkt", "k")).unwrap();
+    s.put_part(&id, &part(1, &[stripe(1, 0, 10)])).unwrap();
+    let rec = object(2, "new-1", &[stripe(1, 0, 10)], None);
+    assert!(matches!(
+        s.complete_upload(&id, &rec, &PutCondition::IfNoneMatch),
+        Err(MetaError::PreconditionFailed)
+    ));
+    assert!(s.get_upload(&id).unwrap().is_some());
+    assert_eq!(s.list_parts(&id, 0, 10).unwrap().len(), 1);
+    assert_eq!(s.get_object(&b, &key("k")).unwrap().unwrap().etag, "cur");
+    let (outcome, _) = s
+        .complete_upload(&id, &rec, &PutCondition::IfMatch("cur".to_owned()))
+        .unwrap();
+    assert!(outcome.applied);
+    assert_live_bytes_consistent(&*s);
+}
+
+fn complete_upload_losing_to_a_newer_put_still_removes_the_upload(s: Store) {
+    let b = create_bucket(&*s, "bkt");
+    let id = upload_id("up");
+    s.create_upload(&upload("up", "bkt", "k")).unwrap();
+    s.put_part(&id, &part(1, &[stripe(1, 0, 10)])).unwrap();
+    let newer = object(9, "newer", &[stripe(2, 0, 10)], None);
+    s.put_object(&b, &key("k"), &newer, &PutCondition::None)
+        .unwrap();
+    let rec = object(3, "mp-1", &[stripe(1, 0, 10)], Some(stripe(1, 50, 1)));
+    let (outcome, parts) = s.complete_upload(&id, &rec, &PutCondition::None).unwrap();
+    assert!(!outcome.applied);
+    assert_eq!(outcome.replaced, None);
+    assert_eq!(parts.len(), 1);
+    assert_eq!(s.get_upload(&id).unwrap(), None);
+    assert_eq!(s.get_object(&b, &key("k")).unwrap(), Some(newer));
+    assert_eq!(s.volume_live_bytes(VolumeId(1)).unwrap(), 0);
+    assert_live_bytes_consistent(&*s);
+}
+
+fn abort_upload_frees_parts(s: Store) {
+    let b = create_bucket(&*s, "bkt");
+    let id = upload_id("up");
+    assert!(matches!(s.abort_upload(&id), Err(MetaError::NoSuchUpload)));
+    s.create_upload(&upload("up", "bkt", "k")).unwrap();
+    assert_eq!(s.abort_upload(&id).unwrap(), vec![], "no parts yet");
+    s.create_upload(&upload("up", "bkt", "k")).unwrap();
+    let p = part(1, &[stripe(1, 0, 10), stripe(2, 0, 10)]);
+    s.put_part(&id, &p).unwrap();
+    assert_eq!(s.abort_upload(&id).unwrap(), vec![p]);
+    assert_eq!(s.all_volume_live_bytes().unwrap(), vec![]);
+    assert!(matches!(s.abort_upload(&id), Err(MetaError::NoSuchUpload)));
+    assert_eq!(s.list_uploads(&b, None, 10).unwrap(), vec![]);
+    s.delete_bucket(&b).unwrap();
+}
+
+fn copies_sharing_stripes_count_twice(s: Store) {
+    let b = create_bucket(&*s, "bkt");
+    let stripes = [stripe(1, 0, 10), stripe(1, 100, 10)];
+    let original = object(1, "e", &stripes, Some(stripe(1, 300, 1)));
+    // A server-side copy references the same data stripes with its own header.
+    let copy = object(2, "e", &stripes, Some(stripe(1, 400, 1)));
+    s.put_object(&b, &key("a"), &original, &PutCondition::None)
+        .unwrap();
+    s.put_object(&b, &key("b"), &copy, &PutCondition::None)
+        .unwrap();
+    let both = 4 * disk(10) + 2 * disk(1);
+    assert_eq!(s.volume_live_bytes(VolumeId(1)).unwrap(), both);
+    assert_live_bytes_consistent(&*s);
+    s.delete_object(&b, &key("a"), &PutCondition::None).unwrap();
+    assert_eq!(
+        s.volume_live_bytes(VolumeId(1)).unwrap(),
+        2 * disk(10) + disk(1)
+    );
+    assert_live_bytes_consistent(&*s);
+}
+
+fn seq_is_strictly_increasing_and_floor_is_respected(s: Store) {
+    let mut last = s.next_seq().unwrap();
+    assert!(last > 0);
+    for _ in 0..100 {
+        let n = s.next_seq().unwrap();
+        assert!(n > last);
+        last = n;
+    }
+    s.raise_seq_floor(1_000_000).unwrap();
+    let n = s.next_seq().unwrap();
+    assert!(n > 1_000_000);
+    s.raise_seq_floor(10).unwrap();
+    assert!(
+        s.next_seq().unwrap() > n,
+        "a lower floor never lowers the sequence"
+    );
+}
+
+fn access_keys_crud(s: Store) {
+    let rec = |k: &str, secret: &str| AccessKeyRecord {
+        access_key: k.to_owned(),
+        secret_key: secret.to_owned(),
+        created_ms: 5,
+        name: Some("ci".to_owned()),
+    };
+    assert_eq!(s.get_access_key("AK2").unwrap(), None);
+    s.put_access_key(&rec("AK2", "s1")).unwrap();
+    s.put_access_key(&rec("AK1", "s0")).unwrap();
+    s.put_access_key(&rec("AK2", "s2")).unwrap();
+    assert_eq!(s.get_access_key("AK2").unwrap(), Some(rec("AK2", "s2")));
+    let ids: Vec<_> = s
+        .list_access_keys()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.access_key)
+        .collect();
+    assert_eq!(ids, ["AK1", "AK2"]);
+    assert!(s.delete_access_key("AK1").unwrap());
+    assert!(!s.delete_access_key("AK1").unwrap());
+    assert_eq!(s.list_access_keys().unwrap().len(), 1);
+}
+
+fn clear_index_keeps_keys_and_seq(s: Store) {
+    let b = create_bucket(&*s, "bkt");
+    s.put_object(
+        &b,
+        &key("k"),
+        &object(1, "e", &[stripe(1, 0, 1)], None),
+        &PutCondition::None,
+    )
+    .unwrap();
+    s.create_upload(&upload("up", "bkt", "k2")).unwrap();
+    s.put_part(&upload_id("up"), &part(1, &[stripe(2, 0, 1)]))
+        .unwrap();
+    s.put_access_key(&AccessKeyRecord {
+        access_key: "AK".to_owned(),
+        secret_key: "S".to_owned(),
+        created_ms: 0,
+        name: None,
+    })
+    .unwrap();
+    s.raise_seq_floor(500).unwrap();
+    s.clear_index().unwrap();
+    assert_eq!(s.list_buckets().unwrap(), vec![]);
+    assert!(matches!(
+        s.get_object(&b, &key("k")),
+        Err(MetaError::NoSuchBucket)
+    ));
+    assert_eq!(s.get_upload(&upload_id("up")).unwrap(), None);
+    assert_eq!(s.all_volume_live_bytes().unwrap(), vec![]);
+    assert_eq!(s.recompute_volume_live_bytes().unwrap(), vec![]);
+    assert!(s.get_access_key("AK").unwrap().is_some());
+    assert!(s.next_seq().unwrap() > 500);
+    // The index is usable again at once.
+    let b = create_bucket(&*s, "bkt");
+    assert_eq!(all_keys(&*s, &b), Vec::<String>::new());
+    s.flush().unwrap();
+}
+
+fn concurrent_puts_to_one_key_keep_the_highest_seq(s: Store) {
+    let b = create_bucket(&*s, "bkt");
+    let threads: Vec<_> = (0..8u64)
+        .map(|t| {
+            let s = Arc::clone(&s);
+            let b = b.clone();
+            std::thread::spawn(move || {
+                for i in 0..15u64 {
+                    // Seqs interleave across threads and arrive out of order.
+                    let seq = (i * 8 + t) * 7 % 120;
+                    let rec = object(seq, &seq.to_string(), &[stripe(seq, 0, 10)], None);
+                    s.put_object(&b, &key("hot"), &rec, &PutCondition::None)
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let max = (0..8u64)
+        .flat_map(|t| (0..15u64).map(move |i| (i * 8 + t) * 7 % 120))
+        .max()
+        .unwrap();
+    let now = s.get_object(&b, &key("hot")).unwrap().unwrap();
+    assert_eq!(now.seq, max);
+    assert_eq!(
+        s.all_volume_live_bytes().unwrap(),
+        vec![(VolumeId(max), disk(10))]
+    );
+    assert_live_bytes_consistent(&*s);
+}
+
+fn concurrent_put_part_and_complete_leave_no_orphan_part(s: Store) {
+    let b = create_bucket(&*s, "bkt");
+    for round in 0..5u64 {
+        let id = upload_id(&format!("up{round}"));
+        s.create_upload(&upload(&id.0, "bkt", "k")).unwrap();
+        let writer = {
+            let s = Arc::clone(&s);
+            let id = id.clone();
+            std::thread::spawn(move || {
+                for n in 1..=20u32 {
+                    match s.put_part(&id, &part(n, &[stripe(100 + round, u64::from(n), 1)])) {
+                        Ok(_) => {}
+                        Err(MetaError::NoSuchUpload) => break,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            })
+        };
+        std::thread::yield_now();
+        let rec = object(round + 1, "mp", &[], None);
+        let (outcome, _) = s.complete_upload(&id, &rec, &PutCondition::None).unwrap();
+        assert!(outcome.applied);
+        writer.join().unwrap();
+        // Whatever interleaving happened, no part outlived its upload.
+        assert!(matches!(
+            s.list_parts(&id, 0, 100),
+            Err(MetaError::NoSuchUpload)
+        ));
+        assert_eq!(s.all_volume_live_bytes().unwrap(), vec![]);
+        assert_live_bytes_consistent(&*s);
+    }
+    s.delete_object(&b, &key("k"), &PutCondition::None).unwrap();
+    s.delete_bucket(&b).unwrap();
+}

@@ -1,0 +1,196 @@
+//! What only a persistent store can promise: data and sequence numbers survive a reopen,
+//! an unknown format or a garbled record is refused, and concurrent flushing committers are
+//! all durable.
+
+use std::sync::Arc;
+
+use stratum_core::VolumeId;
+use stratum_metadata::{AccessKeyRecord, MetaError, MetadataStore, PutCondition, SledStore};
+
+use crate::common::*;
+
+/// Opens the raw sled database under a store, waiting (as `SledStore::open` does) for the
+/// previous handle's background threads to release the file lock.
+fn raw_open(path: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(e) if std::time::Instant::now() > deadline => panic!("{e}"),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+        }
+    }
+}
+
+#[test]
+fn data_survives_close_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = sled_config(dir.path(), true);
+    let rec = object(3, "e", &[stripe(1, 0, 10)], Some(stripe(1, 100, 1)));
+    let p = part(1, &[stripe(2, 0, 10)]);
+    let before_live;
+    {
+        let s = SledStore::open(&cfg).unwrap();
+        let b = create_bucket(&s, "bkt");
+        s.put_object(&b, &key("k"), &rec, &PutCondition::None)
+            .unwrap();
+        s.create_upload(&upload("up", "bkt", "mp")).unwrap();
+        s.put_part(&upload_id("up"), &p).unwrap();
+        s.put_access_key(&AccessKeyRecord {
+            access_key: "AK".to_owned(),
+            secret_key: "S".to_owned(),
+            created_ms: 0,
+            name: None,
+        })
+        .unwrap();
+        before_live = s.all_volume_live_bytes().unwrap();
+    }
+    let s = SledStore::open(&cfg).unwrap();
+    let b = bucket("bkt");
+    assert!(s.get_bucket(&b).unwrap().is_some());
+    assert_eq!(s.get_object(&b, &key("k")).unwrap(), Some(rec));
+    assert_eq!(
+        s.get_upload(&upload_id("up")).unwrap(),
+        Some(upload("up", "bkt", "mp"))
+    );
+    assert_eq!(s.list_parts(&upload_id("up"), 0, 10).unwrap(), vec![p]);
+    assert!(s.get_access_key("AK").unwrap().is_some());
+    assert_eq!(s.all_volume_live_bytes().unwrap(), before_live);
+    assert_eq!(
+        before_live,
+        vec![(VolumeId(1), disk(10) + disk(1)), (VolumeId(2), disk(10))]
+    );
+    assert_live_bytes_consistent(&s);
+}
+
+#[test]
+fn next_seq_strictly_increasing_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = sled_config(dir.path(), true);
+    let mut last = 0;
+    for _ in 0..3 {
+        let s = SledStore::open(&cfg).unwrap();
+        for _ in 0..50 {
+            let n = s.next_seq().unwrap();
+            assert!(n > last, "{n} after {last}");
+            last = n;
+        }
+    }
+}
+
+#[test]
+fn raise_seq_floor_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = sled_config(dir.path(), false);
+    {
+        let s = SledStore::open(&cfg).unwrap();
+        s.next_seq().unwrap();
+        s.raise_seq_floor(5_000_000_000).unwrap();
+        assert!(s.next_seq().unwrap() > 5_000_000_000);
+    }
+    let s = SledStore::open(&cfg).unwrap();
+    assert!(s.next_seq().unwrap() > 5_000_000_000);
+}
+
+#[test]
+fn unknown_store_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = sled_config(dir.path(), true);
+    drop(SledStore::open(&cfg).unwrap());
+    {
+        let db = raw_open(&cfg.path);
+        db.open_tree("meta")
+            .unwrap()
+            .insert("format", &[9u8][..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    assert!(matches!(
+        SledStore::open(&cfg),
+        Err(MetaError::Corrupt { tree: "meta", .. })
+    ));
+}
+
+#[test]
+fn garbled_records_are_corrupt_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = sled_config(dir.path(), true);
+    {
+        let s = SledStore::open(&cfg).unwrap();
+        let b = create_bucket(&s, "bkt");
+        s.put_object(
+            &b,
+            &key("k"),
+            &object(1, "e", &[stripe(1, 0, 1)], None),
+            &PutCondition::None,
+        )
+        .unwrap();
+    }
+    {
+        let db = raw_open(&cfg.path);
+        db.open_tree("objects")
+            .unwrap()
+            .insert(b"bkt\0k", &[1u8, 0xff, 0xff][..])
+            .unwrap();
+        db.open_tree("volumes")
+            .unwrap()
+            .insert(1u64.to_be_bytes(), &[1u8, 2][..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let s = SledStore::open(&cfg).unwrap();
+    let b = bucket("bkt");
+    let corrupt = |r: Result<_, MetaError>, tree: &str| match r {
+        Err(MetaError::Corrupt { tree: t, .. }) => assert_eq!(t, tree),
+        Err(e) => panic!("expected Corrupt in {tree}, got {e}"),
+        Ok(_) => panic!("expected Corrupt in {tree}, got a value"),
+    };
+    corrupt(s.get_object(&b, &key("k")).map(|_| ()), "objects");
+    corrupt(
+        s.scan_objects(&b, std::ops::Bound::Unbounded, 10)
+            .map(|_| ()),
+        "objects",
+    );
+    corrupt(
+        s.put_object(
+            &b,
+            &key("k"),
+            &object(2, "e", &[], None),
+            &PutCondition::None,
+        )
+        .map(|_| ()),
+        "objects",
+    );
+    corrupt(s.volume_live_bytes(VolumeId(1)).map(|_| ()), "volumes");
+    corrupt(s.recompute_volume_live_bytes().map(|_| ()), "objects");
+}
+
+#[test]
+fn group_commit_concurrent_committers_are_all_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = sled_config(dir.path(), true);
+    {
+        let s = Arc::new(SledStore::open(&cfg).unwrap());
+        let b = create_bucket(&*s, "bkt");
+        let threads: Vec<_> = (0..16)
+            .map(|t| {
+                let s = Arc::clone(&s);
+                let b = b.clone();
+                std::thread::spawn(move || {
+                    for i in 0..10 {
+                        let seq = s.next_seq().unwrap();
+                        let rec = object(seq, "e", &[stripe(t, i, 1)], None);
+                        s.put_object(&b, &key(&format!("{t}/{i}")), &rec, &PutCondition::None)
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+    let s = SledStore::open(&cfg).unwrap();
+    assert_eq!(all_keys(&s, &bucket("bkt")).len(), 160);
+    assert_live_bytes_consistent(&s);
+}
