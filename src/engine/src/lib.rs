@@ -34,6 +34,7 @@
 //! # Ok(()) }
 //! ```
 
+mod committer;
 mod error;
 pub mod failpoint;
 mod get;
@@ -80,6 +81,8 @@ pub(crate) struct Inner {
     pub(crate) pins: Arc<pins::Pins>,
     /// Stripes a read had to reconstruct; the healer task rewrites their lost pieces.
     pub(crate) repairs: mpsc::UnboundedSender<(Tier, StripeRef)>,
+    /// PUT commits waiting for the next metadata batch.
+    pub(crate) commits: mpsc::UnboundedSender<committer::CommitRequest>,
 }
 
 /// What a PUT (or CreateMultipartUpload) stores besides the bytes.
@@ -207,6 +210,8 @@ impl Engine {
         let (storage, recovery): (Storage, RecoveryReport) =
             blocking(move || Ok(Storage::open(&storage_config)?)).await?;
         let (repairs, repair_rx) = mpsc::unbounded_channel();
+        let (commits, commit_rx) = mpsc::unbounded_channel();
+        tokio::spawn(committer::committer(meta.clone(), commit_rx));
         let engine = Engine {
             inner: Arc::new(Inner {
                 encoder: Encoder::new(&config.codec),
@@ -215,6 +220,7 @@ impl Engine {
                 meta,
                 pins: Arc::new(pins::Pins::default()),
                 repairs,
+                commits,
             }),
         };
         tokio::spawn(maintenance::healer(
@@ -301,6 +307,30 @@ impl Engine {
     pub(crate) async fn next_seq(&self) -> Result<u64> {
         let inner = self.inner.clone();
         blocking(move || Ok(inner.meta.next_seq()?)).await
+    }
+
+    /// Commits one put through the batching committer (see `committer`).
+    pub(crate) async fn commit_put(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        record: &ObjectRecord,
+        cond: &PutCondition,
+    ) -> Result<stratum_metadata::PutOutcome> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let item = stratum_metadata::PutItem {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            record: record.clone(),
+            cond: cond.clone(),
+        };
+        self.inner
+            .commits
+            .send((item, reply))
+            .map_err(|_| EngineError::Unavailable("the committer stopped"))?;
+        Ok(answer
+            .await
+            .map_err(|_| EngineError::Unavailable("the committer dropped a commit"))??)
     }
 
     pub(crate) async fn require_bucket(&self, bucket: &BucketName) -> Result<()> {

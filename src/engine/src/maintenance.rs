@@ -215,6 +215,11 @@ impl Engine {
                 VolumeRecord::Tombstone { bucket, key, .. } => {
                     self.current_record(bucket, key).await?.is_none()
                 }
+                // Needed while the key holds no newer committed write.
+                VolumeRecord::Aborted { bucket, key, seq } => self
+                    .current_record(bucket, key)
+                    .await?
+                    .is_none_or(|current| current.seq < *seq),
                 VolumeRecord::Bucket { name, .. } => self.head_bucket(name).await.is_ok(),
                 VolumeRecord::BucketDeleted { name, .. } => self.head_bucket(name).await.is_err(),
             };
@@ -346,10 +351,10 @@ impl Engine {
         let tiers = self.tiers();
         blocking(move || {
             let mut report = RebuildReport::default();
-            let mut buckets: BTreeMap<BucketName, (u64, Option<i64>)> = BTreeMap::new();
-            let mut objects: BTreeMap<(BucketName, ObjectKey), (u64, Option<ObjectRecord>)> =
-                BTreeMap::new();
-            let mut max_seq = 0u64;
+            // Pass 1: every engine record of every volume, and the writes that were aborted
+            // (an `Aborted` record may sit in a later volume than the header it voids).
+            let mut records = Vec::new();
+            let mut aborted = std::collections::BTreeSet::new();
             for tier in tiers {
                 for volume in inner.storage.volumes(tier)? {
                     report.volumes += 1;
@@ -365,40 +370,54 @@ impl Engine {
                                 stripe.payload_hash = *blake3::hash(&read.payload).as_bytes();
                                 VolumeRecord::decode(&read.payload)
                             });
-                        let record = match parsed {
-                            Ok(r) => r,
+                        match parsed {
+                            Ok(record) => {
+                                report.records += 1;
+                                if let VolumeRecord::Aborted { seq, .. } = &record {
+                                    aborted.insert(*seq);
+                                }
+                                records.push((stripe, record));
+                            }
                             Err(e) => {
                                 tracing::warn!(volume = %volume.id, offset = stripe.offset, error = %e, "unreadable record skipped");
                                 report.unreadable += 1;
-                                continue;
-                            }
-                        };
-                        report.records += 1;
-                        let seq = record.seq();
-                        max_seq = max_seq.max(seq);
-                        match record {
-                            VolumeRecord::Object {
-                                bucket,
-                                key,
-                                mut record,
-                                following,
-                            } => {
-                                if following {
-                                    place_following(&stripe, &mut record);
-                                }
-                                record.header_stripe = Some(stripe.clone());
-                                newest(&mut objects, (bucket, key), seq, Some(*record));
-                            }
-                            VolumeRecord::Tombstone { bucket, key, .. } => {
-                                newest(&mut objects, (bucket, key), seq, None);
-                            }
-                            VolumeRecord::Bucket {
-                                name, created_ms, ..
-                            } => newest(&mut buckets, name, seq, Some(created_ms)),
-                            VolumeRecord::BucketDeleted { name, .. } => {
-                                newest(&mut buckets, name, seq, None)
                             }
                         }
+                    }
+                }
+            }
+            // Pass 2: for every name, the newest record that was not aborted wins.
+            let mut buckets: BTreeMap<BucketName, (u64, Option<i64>)> = BTreeMap::new();
+            let mut objects: BTreeMap<(BucketName, ObjectKey), (u64, Option<ObjectRecord>)> =
+                BTreeMap::new();
+            let mut max_seq = 0u64;
+            for (stripe, record) in records {
+                let seq = record.seq();
+                max_seq = max_seq.max(seq);
+                match record {
+                    VolumeRecord::Object { .. } if aborted.contains(&seq) => {}
+                    VolumeRecord::Object {
+                        bucket,
+                        key,
+                        record,
+                        following,
+                    } => {
+                        let mut record = *record;
+                        if following {
+                            place_following(&stripe, &mut record);
+                        }
+                        record.header_stripe = Some(stripe);
+                        newest(&mut objects, (bucket, key), seq, Some(record));
+                    }
+                    VolumeRecord::Tombstone { bucket, key, .. } => {
+                        newest(&mut objects, (bucket, key), seq, None);
+                    }
+                    VolumeRecord::Aborted { .. } => {}
+                    VolumeRecord::Bucket {
+                        name, created_ms, ..
+                    } => newest(&mut buckets, name, seq, Some(created_ms)),
+                    VolumeRecord::BucketDeleted { name, .. } => {
+                        newest(&mut buckets, name, seq, None)
                     }
                 }
             }

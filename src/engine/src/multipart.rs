@@ -308,8 +308,22 @@ impl Engine {
             failpoint::hit("multipart.complete_header_durable");
             let inner = this.inner.clone();
             let r = record.clone();
-            let (outcome, removed) =
-                blocking(move || Ok(inner.meta.complete_upload(&id, &r, &cond)?)).await?;
+            let completed = blocking(move || Ok(inner.meta.complete_upload(&id, &r, &cond)?)).await;
+            let (outcome, removed) = match completed {
+                Ok(done) => done,
+                Err(e) => {
+                    // The parts stay with the upload; only the header is void.
+                    let aborted = VolumeRecord::Aborted {
+                        bucket: bucket.clone(),
+                        key: key.clone(),
+                        seq: record.seq,
+                    };
+                    if let Err(e) = this.append_records(tier, vec![aborted]).await {
+                        tracing::warn!(error = %e, "recording an aborted completion failed");
+                    }
+                    return Err(e);
+                }
+            };
             let mut freed: Vec<_> = removed
                 .iter()
                 .flat_map(|p| {

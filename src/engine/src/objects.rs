@@ -174,6 +174,7 @@ impl Engine {
         let applied =
             blocking(move || Ok(inner.meta.replace_object_if_seq(&b, &k, source.seq, &r)?)).await?;
         if !applied {
+            self.abort_written(&bucket, &key, &record).await;
             return Err(EngineError::PreconditionFailed);
         }
         // The rewritten record keeps the version's sequence number in the index.

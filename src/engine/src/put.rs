@@ -347,12 +347,10 @@ impl Engine {
             .await?;
         failpoint::hit("put.data_durable");
         // 6. Commit.
-        let inner = self.inner.clone();
-        let (b, k, r) = (bucket.clone(), key.clone(), record.clone());
-        let outcome = blocking(move || Ok(inner.meta.put_object(&b, &k, &r, &cond)?)).await;
+        let outcome = self.commit_put(&bucket, &key, &record, &cond).await;
         match outcome {
             Err(e) => {
-                self.free_unreferenced(record_volumes(&record)).await;
+                self.abort_written(&bucket, &key, &record).await;
                 Err(e)
             }
             Ok(outcome) => {
@@ -368,6 +366,29 @@ impl Engine {
                 self.free_unreferenced(freed).await;
                 Ok(ObjectInfo::from_record(&bucket, &key, &record))
             }
+        }
+    }
+
+    /// Undoes a write whose commit failed: frees its dedicated volumes and records that its
+    /// header (already durable) must not come back on an index rebuild. Best effort: a crash
+    /// before the record lands can resurrect the write on a rebuild only.
+    pub(crate) async fn abort_written(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        record: &ObjectRecord,
+    ) {
+        self.free_unreferenced(record_volumes(record)).await;
+        let aborted = VolumeRecord::Aborted {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            seq: record.seq,
+        };
+        if let Err(e) = self
+            .append_records(record.location.tier, vec![aborted])
+            .await
+        {
+            tracing::warn!(error = %e, "recording an aborted write failed");
         }
     }
 

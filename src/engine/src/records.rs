@@ -43,6 +43,16 @@ pub enum VolumeRecord {
         /// Sequence number of the delete.
         seq: u64,
     },
+    /// The write with sequence `seq` wrote its header but its commit failed (a condition
+    /// did not hold, the bucket vanished): that header must not come back on a rebuild.
+    Aborted {
+        /// The bucket.
+        bucket: BucketName,
+        /// The key.
+        key: ObjectKey,
+        /// Sequence number of the write that never committed.
+        seq: u64,
+    },
     /// The bucket was created.
     Bucket {
         /// The bucket.
@@ -87,6 +97,7 @@ impl VolumeRecord {
         match self {
             VolumeRecord::Object { record, .. } => record.seq,
             VolumeRecord::Tombstone { seq, .. }
+            | VolumeRecord::Aborted { seq, .. }
             | VolumeRecord::Bucket { seq, .. }
             | VolumeRecord::BucketDeleted { seq, .. } => *seq,
         }

@@ -152,3 +152,46 @@ async fn rebuild_from_volumes_restores_the_same_listing_and_bodies() {
     assert!(engine.head_bucket(&bucket("gone")).await.is_err());
     let _ = engine.scrub(Tier::Hot).await.unwrap();
 }
+
+#[tokio::test]
+async fn an_if_none_match_put_refused_at_commit_stays_refused_after_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path()).await;
+    let b = bucket("cond");
+    engine.create_bucket(&b).await.unwrap();
+    // Creators race with If-None-Match: all pass the early check, exactly one commits,
+    // and the losers' durable headers (higher sequence numbers, some of them) stay void.
+    let mut tasks = Vec::new();
+    for i in 0..12u8 {
+        let e = engine.clone();
+        let b = b.clone();
+        tasks.push(tokio::spawn(async move {
+            e.put_object(
+                &b,
+                &key("once"),
+                body(&[i; 100], 10),
+                PutOptions {
+                    condition: PutCondition::IfNoneMatch,
+                    ..PutOptions::default()
+                },
+            )
+            .await
+            .map(|_| i)
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        if let Ok(i) = t.await.unwrap() {
+            winners.push(i);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one If-None-Match creator wins");
+    let want = vec![winners[0]; 100];
+    assert_eq!(get(&engine, &b, "once").await, want);
+    engine.rebuild_index().await.unwrap();
+    assert_eq!(
+        get(&engine, &b, "once").await,
+        want,
+        "losers' headers stay void"
+    );
+}

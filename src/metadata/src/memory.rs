@@ -12,7 +12,7 @@ use stratum_core::{BucketName, ObjectKey, UploadId, VolumeId};
 
 use crate::live::{self, LiveDelta};
 use crate::records::{AccessKeyRecord, BucketRecord, ObjectRecord, PartRecord, UploadRecord};
-use crate::{MetaError, MetadataStore, PutCondition, PutOutcome};
+use crate::{BatchResults, MetaError, MetadataStore, PutCondition, PutItem, PutOutcome, PutRef};
 
 /// The metadata store in memory.
 #[derive(Debug, Default)]
@@ -40,6 +40,22 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// The batched commit under `put_object` and `put_objects`: `first` then `rest`, in
+    /// order, under one hold of the lock. Each item sees the objects the items before it
+    /// wrote; the live-bytes changes are summed and applied once at the end.
+    fn commit_puts<'a>(
+        &self,
+        first: PutRef<'_>,
+        rest: impl Iterator<Item = PutRef<'a>>,
+    ) -> BatchResults {
+        let mut s = self.lock();
+        let mut delta = LiveDelta::new();
+        let first = s.put(first, &mut delta);
+        let rest = rest.map(|put| s.put(put, &mut delta)).collect();
+        s.apply(&delta);
+        (first, rest)
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave a half-applied step: every method
         // computes first and mutates last, so the state is still consistent.
@@ -58,15 +74,15 @@ impl State {
         }
     }
 
-    /// The object half of `put_object` and `complete_upload`.
-    fn put(
-        &mut self,
-        bucket: &BucketName,
-        key: &ObjectKey,
-        rec: &ObjectRecord,
-        cond: &PutCondition,
-        delta: &mut LiveDelta,
-    ) -> Result<PutOutcome, MetaError> {
+    /// One put (of `put_object`, `put_objects` or `complete_upload`). It checks everything
+    /// before it changes anything: on error nothing changed and `delta` is untouched.
+    fn put(&mut self, put: PutRef<'_>, delta: &mut LiveDelta) -> Result<PutOutcome, MetaError> {
+        let PutRef {
+            bucket,
+            key,
+            record: rec,
+            cond,
+        } = put;
         let objects = self.objects.get(bucket).ok_or(MetaError::NoSuchBucket)?;
         let current = objects.get(key.as_str());
         cond.check(current)?;
@@ -163,11 +179,24 @@ impl MetadataStore for MemoryStore {
         rec: &ObjectRecord,
         cond: &PutCondition,
     ) -> Result<PutOutcome, MetaError> {
-        let mut s = self.lock();
-        let mut delta = LiveDelta::new();
-        let out = s.put(bucket, key, rec, cond, &mut delta)?;
-        s.apply(&delta);
-        Ok(out)
+        let put = PutRef {
+            bucket,
+            key,
+            record: rec,
+            cond,
+        };
+        self.commit_puts(put, std::iter::empty()).0
+    }
+
+    fn put_objects(
+        &self,
+        items: &[PutItem],
+    ) -> Result<Vec<Result<PutOutcome, MetaError>>, MetaError> {
+        let Some((first, rest)) = items.split_first() else {
+            return Ok(Vec::new());
+        };
+        let results = self.commit_puts(first.into(), rest.iter().map(PutRef::from));
+        Ok(crate::flatten(results))
     }
 
     fn delete_object(
@@ -332,7 +361,13 @@ impl MetadataStore for MemoryStore {
             .ok_or(MetaError::NoSuchUpload)?;
         let mut delta = LiveDelta::new();
         // `put` checks everything before it changes anything, so on error nothing changed.
-        let outcome = s.put(&up.bucket, &up.key, rec, cond, &mut delta)?;
+        let put = PutRef {
+            bucket: &up.bucket,
+            key: &up.key,
+            record: rec,
+            cond,
+        };
+        let outcome = s.put(put, &mut delta)?;
         let parts = s.remove_upload(id, &mut delta);
         s.apply(&delta);
         Ok((outcome, parts))

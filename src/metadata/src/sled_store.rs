@@ -20,6 +20,12 @@
 //! one each. sled's flush blocks transactions while it runs (see the crate docs for the
 //! measurement), so a leader first waits up to `COMMIT_DELAY_MAX` for calls already in flight.
 //!
+//! Batches: `put_objects` (and `put_object`, a batch of one) is one transaction over the
+//! buckets, objects and volumes trees and one ticket, so a batch costs one commit and one
+//! share of a flush however many puts it holds. Items run in order inside the transaction
+//! closure; each reads the transaction's own earlier writes, a failed item is a result rather
+//! than an abort, and the batch's live-bytes changes are summed and applied once.
+//!
 //! Sequence numbers: `next_seq` is `offset + Db::generate_id() + 1`. sled persists the id
 //! generator across restarts (jumping ahead on recovery), and `offset` lives in `meta`, raised
 //! (and flushed) by `raise_seq_floor`, so sequence numbers only ever grow.
@@ -45,7 +51,7 @@ use crate::live::{self, LiveDelta};
 use crate::records::{
     self, AccessKeyRecord, BucketRecord, ObjectRecord, PartRecord, UploadRecord, FORMAT_VERSION,
 };
-use crate::{MetaError, MetadataStore, PutCondition, PutOutcome};
+use crate::{BatchResults, MetaError, MetadataStore, PutCondition, PutItem, PutOutcome, PutRef};
 
 const BUCKETS: &str = "buckets";
 const OBJECTS: &str = "objects";
@@ -70,7 +76,7 @@ type Tx<T> = ConflictableTransactionResult<T, MetaError>;
 /// Group-commit counters of a [`SledStore`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CommitStats {
-    /// Mutating calls committed.
+    /// Mutating calls committed (a `put_objects` batch counts once).
     pub commits: u64,
     /// `Db::flush` calls made on their behalf (none with `flush` off).
     pub flushes: u64,
@@ -190,37 +196,63 @@ fn tx_apply(volumes: &TransactionalTree, delta: &LiveDelta) -> Tx<()> {
     Ok(())
 }
 
-/// The object half of `put_object` and `complete_upload`, inside their transaction.
+/// One put (of `put_object`, `put_objects` or `complete_upload`) inside their transaction.
+///
+/// The outer result is the transaction's own (a conflict, a storage failure); the inner one
+/// is the item's: `NoSuchBucket`, `PreconditionFailed` or a `Corrupt` current record. An item
+/// that fails writes nothing and adds nothing to `delta`, so a batch can carry on past it.
 fn tx_put_object(
     buckets: &TransactionalTree,
     objects: &TransactionalTree,
-    bucket: &BucketName,
-    key: &ObjectKey,
-    rec: &ObjectRecord,
-    cond: &PutCondition,
+    put: PutRef<'_>,
     delta: &mut LiveDelta,
-) -> Tx<PutOutcome> {
-    if buckets.get(bucket.as_str().as_bytes())?.is_none() {
-        return Err(ConflictableTransactionError::Abort(MetaError::NoSuchBucket));
+) -> Tx<Result<PutOutcome, MetaError>> {
+    if buckets.get(put.bucket.as_str().as_bytes())?.is_none() {
+        return Ok(Err(MetaError::NoSuchBucket));
     }
-    let k = keys::object(bucket, key.as_str());
-    let current: Option<ObjectRecord> = tx_get(objects, OBJECTS, &k)?;
-    tx(cond.check(current.as_ref()))?;
-    if current.as_ref().is_some_and(|c| c.seq > rec.seq) {
-        return Ok(PutOutcome {
-            applied: false,
-            replaced: None,
-        });
-    }
-    tx_put(objects, OBJECTS, &k, rec)?;
-    delta.add_object(rec);
+    let k = keys::object(put.bucket, put.key.as_str());
+    // Reads this transaction's own earlier writes: a later item on the same key sees them.
+    let raw = objects.get(&k)?;
+    let PutPlan { bytes, current } = match plan_put(raw, put) {
+        Ok(Some(plan)) => plan,
+        Ok(None) => {
+            return Ok(Ok(PutOutcome {
+                applied: false,
+                replaced: None,
+            }))
+        }
+        Err(e) => return Ok(Err(e)),
+    };
+    objects.insert(k, bytes)?;
+    delta.add_object(put.record);
     if let Some(cur) = &current {
         delta.sub_object(cur);
     }
-    Ok(PutOutcome {
+    Ok(Ok(PutOutcome {
         applied: true,
         replaced: current,
-    })
+    }))
+}
+
+/// A put that will write: the encoded record, and the record it replaces.
+struct PutPlan {
+    bytes: Vec<u8>,
+    current: Option<ObjectRecord>,
+}
+
+/// Decides a put against the key's current value, before anything is written: `None` if a
+/// newer write already won (the seq rule). Errors: a corrupt current record, a failed
+/// condition, an unencodable record.
+fn plan_put(raw: Option<IVec>, put: PutRef<'_>) -> Result<Option<PutPlan>, MetaError> {
+    let current: Option<ObjectRecord> = decode_opt(OBJECTS, raw)?;
+    put.cond.check(current.as_ref())?;
+    if current.as_ref().is_some_and(|c| c.seq > put.record.seq) {
+        return Ok(None);
+    }
+    Ok(Some(PutPlan {
+        bytes: records::encode(OBJECTS, put.record)?,
+        current,
+    }))
 }
 
 /// How long `open` waits for a previous handle on the same directory to let go of its lock.
@@ -400,6 +432,42 @@ impl SledStore {
         Ok(out)
     }
 
+    /// The batched commit under `put_object` and `put_objects`: `first` then `rest`, in
+    /// order, in one transaction over the buckets (read only), objects and volumes trees, then
+    /// one group-committed flush. The live-bytes changes of the whole batch are summed and
+    /// applied once. sled may run the closure more than once (on a conflict), so every run
+    /// starts from a fresh delta and builds its results afresh; per-item errors are results,
+    /// never an abort, so they cannot undo the other items.
+    fn commit_puts<'a, I>(&self, first: PutRef<'_>, rest: I) -> Result<BatchResults, MetaError>
+    where
+        I: Iterator<Item = PutRef<'a>> + Clone,
+    {
+        let pending = self.begin();
+        let results = {
+            let _g = self.shared();
+            (&self.buckets, &self.objects, &self.volumes)
+                .transaction(|(b, o, v)| {
+                    let mut delta = LiveDelta::new();
+                    let first = tx_put_object(b, o, first, &mut delta)?;
+                    let rest = rest
+                        .clone()
+                        .map(|put| tx_put_object(b, o, put, &mut delta))
+                        .collect::<Tx<Vec<_>>>()?;
+                    tx_apply(v, &delta)?;
+                    Ok((first, rest))
+                })
+                .map_err(from_tx)?
+        };
+        // A batch whose every item failed wrote nothing, and (as a failed `put_object` always
+        // has) returns without a flush. One with an item that did not apply (the seq rule)
+        // still flushes: its caller is told that a newer write won, which must then be
+        // durable.
+        if results.0.is_ok() || results.1.iter().any(Result::is_ok) {
+            self.durable(pending)?;
+        }
+        Ok(results)
+    }
+
     /// Removes an upload, its index entry and the parts at `part_keys` inside a transaction,
     /// accounting for the parts in `delta`.
     fn tx_remove_upload(
@@ -497,20 +565,24 @@ impl MetadataStore for SledStore {
         rec: &ObjectRecord,
         cond: &PutCondition,
     ) -> Result<PutOutcome, MetaError> {
-        let pending = self.begin();
-        let out = {
-            let _g = self.shared();
-            (&self.buckets, &self.objects, &self.volumes)
-                .transaction(|(b, o, v)| {
-                    let mut delta = LiveDelta::new();
-                    let out = tx_put_object(b, o, bucket, key, rec, cond, &mut delta)?;
-                    tx_apply(v, &delta)?;
-                    Ok(out)
-                })
-                .map_err(from_tx)?
+        let put = PutRef {
+            bucket,
+            key,
+            record: rec,
+            cond,
         };
-        self.durable(pending)?;
-        Ok(out)
+        self.commit_puts(put, std::iter::empty())?.0
+    }
+
+    fn put_objects(
+        &self,
+        items: &[PutItem],
+    ) -> Result<Vec<Result<PutOutcome, MetaError>>, MetaError> {
+        let Some((first, rest)) = items.split_first() else {
+            return Ok(Vec::new());
+        };
+        let results = self.commit_puts(first.into(), rest.iter().map(PutRef::from))?;
+        Ok(crate::flatten(results))
     }
 
     fn delete_object(
@@ -750,7 +822,14 @@ impl MetadataStore for SledStore {
                         return Err(ConflictableTransactionError::Abort(MetaError::NoSuchUpload));
                     };
                     let mut delta = LiveDelta::new();
-                    let outcome = tx_put_object(b, o, &up.bucket, &up.key, rec, cond, &mut delta)?;
+                    let put = PutRef {
+                        bucket: &up.bucket,
+                        key: &up.key,
+                        record: rec,
+                        cond,
+                    };
+                    // Unlike in a batch, the object's failure fails the whole step.
+                    let outcome = tx(tx_put_object(b, o, put, &mut delta)?)?;
                     let parts = Self::tx_remove_upload(u, i, p, &up, &part_keys, &mut delta)?;
                     tx_apply(v, &delta)?;
                     Ok((outcome, parts))

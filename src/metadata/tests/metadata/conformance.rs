@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use stratum_core::VolumeId;
 use stratum_metadata::{
-    AccessKeyRecord, BucketRecord, MetaError, MetadataStore, PutCondition, PutOutcome,
+    AccessKeyRecord, BucketRecord, MetaError, MetadataStore, ObjectRecord, PutCondition, PutItem,
+    PutOutcome,
 };
 
 use crate::common::*;
@@ -59,6 +60,11 @@ conformance!(
     clear_index_keeps_keys_and_seq,
     concurrent_puts_to_one_key_keep_the_highest_seq,
     concurrent_put_part_and_complete_leave_no_orphan_part,
+    put_objects_an_items_error_fails_only_that_item,
+    put_objects_later_items_see_earlier_ones_on_the_same_key,
+    put_objects_apply_the_seq_rule_item_by_item,
+    put_object_is_a_batch_of_one,
+    concurrent_batches_keep_the_highest_seq,
 );
 
 type Store = Arc<dyn MetadataStore>;
@@ -736,4 +742,294 @@ fn concurrent_put_part_and_complete_leave_no_orphan_part(s: Store) {
     }
     s.delete_object(&b, &key("k"), &PutCondition::None).unwrap();
     s.delete_bucket(&b).unwrap();
+}
+
+fn item(b: &str, k: &str, record: ObjectRecord, cond: PutCondition) -> PutItem {
+    PutItem {
+        bucket: bucket(b),
+        key: key(k),
+        record,
+        cond,
+    }
+}
+
+/// The applied flag of each result, or the error's name.
+fn summary(results: &[Result<PutOutcome, MetaError>]) -> Vec<String> {
+    results
+        .iter()
+        .map(|r| match r {
+            Ok(o) if o.applied => "applied".to_owned(),
+            Ok(_) => "stale".to_owned(),
+            Err(MetaError::NoSuchBucket) => "NoSuchBucket".to_owned(),
+            Err(MetaError::PreconditionFailed) => "PreconditionFailed".to_owned(),
+            Err(e) => panic!("unexpected error {e}"),
+        })
+        .collect()
+}
+
+fn put_objects_an_items_error_fails_only_that_item(s: Store) {
+    assert!(s.put_objects(&[]).unwrap().is_empty(), "an empty batch");
+    let b = create_bucket(&*s, "bkt");
+    let old = object(1, "old", &[stripe(1, 0, 10)], None);
+    s.put_object(&b, &key("exists"), &old, &PutCondition::None)
+        .unwrap();
+    let a = object(2, "a", &[stripe(2, 0, 10)], Some(stripe(2, 100, 1)));
+    let refused = object(3, "refused", &[stripe(3, 0, 10)], None);
+    let orphan = object(4, "orphan", &[stripe(4, 0, 10)], None);
+    let c = object(5, "c", &[stripe(2, 200, 20)], None);
+    let results = s
+        .put_objects(&[
+            item("bkt", "a", a.clone(), PutCondition::IfNoneMatch),
+            item("bkt", "exists", refused, PutCondition::IfNoneMatch),
+            item("nope", "a", orphan, PutCondition::None),
+            item(
+                "bkt",
+                "exists",
+                c.clone(),
+                PutCondition::IfMatch("old".into()),
+            ),
+            item("bkt", "b", a.clone(), PutCondition::IfMatch("*".into())),
+        ])
+        .unwrap();
+    assert_eq!(
+        summary(&results),
+        [
+            "applied",
+            "PreconditionFailed",
+            "NoSuchBucket",
+            "applied",
+            "PreconditionFailed"
+        ]
+    );
+    assert_eq!(results[0].as_ref().unwrap().replaced, None);
+    assert_eq!(results[3].as_ref().unwrap().replaced, Some(old));
+    assert_eq!(s.get_object(&b, &key("a")).unwrap(), Some(a));
+    assert_eq!(s.get_object(&b, &key("exists")).unwrap(), Some(c));
+    assert_eq!(s.get_object(&b, &key("b")).unwrap(), None);
+    assert_eq!(all_keys(&*s, &b), ["a", "exists"]);
+    assert!(s.get_bucket(&bucket("nope")).unwrap().is_none());
+    // The failed items' bytes were never counted, the replaced record's are released.
+    assert_eq!(
+        s.all_volume_live_bytes().unwrap(),
+        vec![(VolumeId(2), disk(10) + disk(1) + disk(20))]
+    );
+    assert_live_bytes_consistent(&*s);
+    // A batch whose every item fails changes nothing.
+    let results = s
+        .put_objects(&[
+            item(
+                "nope",
+                "x",
+                object(6, "x", &[stripe(5, 0, 1)], None),
+                PutCondition::None,
+            ),
+            item(
+                "bkt",
+                "a",
+                object(7, "y", &[stripe(5, 0, 1)], None),
+                PutCondition::IfNoneMatch,
+            ),
+        ])
+        .unwrap();
+    assert_eq!(summary(&results), ["NoSuchBucket", "PreconditionFailed"]);
+    assert_eq!(s.volume_live_bytes(VolumeId(5)).unwrap(), 0);
+    assert_eq!(all_keys(&*s, &b), ["a", "exists"]);
+}
+
+fn put_objects_later_items_see_earlier_ones_on_the_same_key(s: Store) {
+    let b = create_bucket(&*s, "bkt");
+    let k = key("k");
+    let first = object(1, "e1", &[stripe(1, 0, 10)], Some(stripe(1, 100, 1)));
+    let second = object(2, "e2", &[stripe(2, 0, 10)], None);
+    let third = object(3, "e3", &[stripe(2, 100, 30)], Some(stripe(3, 0, 2)));
+    let results = s
+        .put_objects(&[
+            item("bkt", "k", first.clone(), PutCondition::IfNoneMatch),
+            // The key exists now: the first item's write is visible to the second.
+            item("bkt", "k", second, PutCondition::IfNoneMatch),
+            item(
+                "bkt",
+                "k",
+                third.clone(),
+                PutCondition::IfMatch("e1".into()),
+            ),
+            item(
+                "bkt",
+                "k",
+                first.clone(),
+                PutCondition::IfMatch("e1".into()),
+            ),
+        ])
+        .unwrap();
+    assert_eq!(
+        summary(&results),
+        [
+            "applied",
+            "PreconditionFailed",
+            "applied",
+            "PreconditionFailed"
+        ]
+    );
+    assert_eq!(
+        results[2].as_ref().unwrap().replaced,
+        Some(first),
+        "the third item replaced the first item's record"
+    );
+    assert_eq!(s.get_object(&b, &k).unwrap(), Some(third));
+    // Only the last applied record's bytes are live; the first's came and went in the batch.
+    assert_eq!(
+        s.all_volume_live_bytes().unwrap(),
+        vec![(VolumeId(2), disk(30)), (VolumeId(3), disk(2))]
+    );
+    assert_live_bytes_consistent(&*s);
+    // The same record twice (a retried write) counts once.
+    let dup = object(4, "dup", &[stripe(4, 0, 10)], None);
+    let results = s
+        .put_objects(&[
+            item("bkt", "d", dup.clone(), PutCondition::None),
+            item("bkt", "d", dup.clone(), PutCondition::None),
+        ])
+        .unwrap();
+    assert_eq!(summary(&results), ["applied", "applied"]);
+    assert_eq!(results[1].as_ref().unwrap().replaced, Some(dup));
+    assert_eq!(s.volume_live_bytes(VolumeId(4)).unwrap(), disk(10));
+    assert_live_bytes_consistent(&*s);
+}
+
+fn put_objects_apply_the_seq_rule_item_by_item(s: Store) {
+    let b = create_bucket(&*s, "bkt");
+    let stored = object(7, "stored", &[stripe(1, 0, 10)], None);
+    s.put_object(&b, &key("old"), &stored, &PutCondition::None)
+        .unwrap();
+    let newer = object(10, "newer", &[stripe(2, 0, 10)], None);
+    let older = object(5, "older", &[stripe(3, 0, 10)], None);
+    let same = object(10, "same", &[stripe(4, 0, 10)], None);
+    let results = s
+        .put_objects(&[
+            item("bkt", "k", newer.clone(), PutCondition::None),
+            // Older than the item before it in the batch: a newer write already won.
+            item("bkt", "k", older.clone(), PutCondition::None),
+            // An equal seq is not older: it applies.
+            item("bkt", "k", same.clone(), PutCondition::None),
+            // Older than the stored record.
+            item("bkt", "old", older, PutCondition::None),
+            item("bkt", "old", object(8, "up", &[], None), PutCondition::None),
+        ])
+        .unwrap();
+    assert_eq!(
+        summary(&results),
+        ["applied", "stale", "applied", "stale", "applied"]
+    );
+    assert_eq!(
+        results[1].as_ref().unwrap(),
+        &PutOutcome {
+            applied: false,
+            replaced: None
+        }
+    );
+    assert_eq!(results[2].as_ref().unwrap().replaced, Some(newer));
+    assert_eq!(results[4].as_ref().unwrap().replaced, Some(stored));
+    assert_eq!(s.get_object(&b, &key("k")).unwrap(), Some(same));
+    assert_eq!(s.get_object(&b, &key("old")).unwrap().unwrap().etag, "up");
+    assert_eq!(
+        s.all_volume_live_bytes().unwrap(),
+        vec![(VolumeId(4), disk(10))],
+        "losers' and replaced records' bytes are dead"
+    );
+    assert_live_bytes_consistent(&*s);
+}
+
+fn put_object_is_a_batch_of_one(s: Store) {
+    // Each step once through put_object and once as a one-item batch on a twin key: the
+    // outcomes and the stored state agree.
+    let b = create_bucket(&*s, "bkt");
+    let steps = [
+        (
+            object(2, "e2", &[stripe(1, 0, 10)], None),
+            PutCondition::IfNoneMatch,
+        ),
+        (
+            object(3, "e3", &[stripe(1, 0, 10)], None),
+            PutCondition::IfNoneMatch,
+        ),
+        (
+            object(1, "e1", &[stripe(2, 0, 10)], None),
+            PutCondition::None,
+        ),
+        (
+            object(4, "e4", &[], None),
+            PutCondition::IfMatch("e2".into()),
+        ),
+        (
+            object(5, "e5", &[], None),
+            PutCondition::IfMatch("e2".into()),
+        ),
+    ];
+    for (rec, cond) in steps {
+        let single = s.put_object(&b, &key("one"), &rec, &cond);
+        let batch = s
+            .put_objects(&[item("bkt", "batch", rec, cond)])
+            .unwrap()
+            .pop()
+            .unwrap();
+        assert_eq!(summary(&[single]), summary(&[batch]));
+    }
+    assert_eq!(
+        s.get_object(&b, &key("one")).unwrap(),
+        s.get_object(&b, &key("batch")).unwrap()
+    );
+    assert!(matches!(
+        s.put_objects(&[item(
+            "nope",
+            "k",
+            object(9, "e", &[], None),
+            PutCondition::None
+        )])
+        .unwrap()[..],
+        [Err(MetaError::NoSuchBucket)]
+    ));
+    assert_live_bytes_consistent(&*s);
+}
+
+fn concurrent_batches_keep_the_highest_seq(s: Store) {
+    let b = create_bucket(&*s, "bkt");
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let s = Arc::clone(&s);
+            std::thread::spawn(move || {
+                for i in 0..10u64 {
+                    // Every batch writes the hot key and a key of its own, seqs out of order.
+                    let seq = (i * 4 + t) * 7 % 40;
+                    let results = s
+                        .put_objects(&[
+                            item(
+                                "bkt",
+                                "hot",
+                                object(seq, "h", &[stripe(seq, 0, 10)], None),
+                                PutCondition::None,
+                            ),
+                            item(
+                                "bkt",
+                                &format!("{t}/{i}"),
+                                object(seq, "own", &[stripe(100, seq, 1)], None),
+                                PutCondition::IfNoneMatch,
+                            ),
+                        ])
+                        .unwrap();
+                    assert!(results[1].as_ref().unwrap().applied);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let now = s.get_object(&b, &key("hot")).unwrap().unwrap();
+    assert_eq!(now.seq, 39);
+    assert_eq!(all_keys(&*s, &b).len(), 41);
+    assert_eq!(
+        s.all_volume_live_bytes().unwrap(),
+        vec![(VolumeId(39), disk(10)), (VolumeId(100), 40 * disk(1))]
+    );
+    assert_live_bytes_consistent(&*s);
 }

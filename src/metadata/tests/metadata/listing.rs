@@ -10,7 +10,8 @@ use proptest::prelude::*;
 use stratum_core::{BucketName, ObjectKey, UploadId, VolumeId};
 use stratum_metadata::{
     list_objects, AccessKeyRecord, BucketRecord, ListPage, ListParams, MemoryStore, MetaError,
-    MetadataStore, ObjectRecord, PartRecord, PutCondition, PutOutcome, SledStore, UploadRecord,
+    MetadataStore, ObjectRecord, PartRecord, PutCondition, PutItem, PutOutcome, SledStore,
+    UploadRecord,
 };
 
 use crate::common::*;
@@ -257,6 +258,12 @@ impl MetadataStore for CountingStore {
         cond: &PutCondition,
     ) -> Result<PutOutcome, MetaError> {
         self.inner.put_object(b, k, rec, cond)
+    }
+    fn put_objects(
+        &self,
+        items: &[PutItem],
+    ) -> Result<Vec<Result<PutOutcome, MetaError>>, MetaError> {
+        self.inner.put_objects(items)
     }
     fn delete_object(
         &self,

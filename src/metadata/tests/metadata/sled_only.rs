@@ -1,11 +1,13 @@
 //! What only a persistent store can promise: data and sequence numbers survive a reopen,
-//! an unknown format or a garbled record is refused, and concurrent flushing committers are
-//! all durable.
+//! an unknown format or a garbled record is refused, and concurrent flushing committers
+//! (single puts and batches) are all durable.
 
 use std::sync::Arc;
 
 use stratum_core::VolumeId;
-use stratum_metadata::{AccessKeyRecord, MetaError, MetadataStore, PutCondition, SledStore};
+use stratum_metadata::{
+    AccessKeyRecord, MetaError, MetadataStore, PutCondition, PutItem, SledStore,
+};
 
 use crate::common::*;
 
@@ -111,6 +113,17 @@ fn unknown_store_format_is_refused() {
     ));
 }
 
+/// A copy of a `Corrupt` error (MetaError is not Clone); other errors become a panic.
+fn clone_err(e: &MetaError) -> MetaError {
+    match e {
+        MetaError::Corrupt { tree, detail } => MetaError::Corrupt {
+            tree,
+            detail: detail.clone(),
+        },
+        other => panic!("expected Corrupt, got {other}"),
+    }
+}
+
 #[test]
 fn garbled_records_are_corrupt_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
@@ -161,6 +174,45 @@ fn garbled_records_are_corrupt_not_a_panic() {
         .map(|_| ()),
         "objects",
     );
+    // In a batch, a garbled current record fails only its own item.
+    let results = s
+        .put_objects(&[
+            PutItem {
+                bucket: b.clone(),
+                key: key("k"),
+                record: object(2, "e", &[], None),
+                cond: PutCondition::None,
+            },
+            PutItem {
+                bucket: b.clone(),
+                key: key("fresh"),
+                record: object(2, "e", &[], None),
+                cond: PutCondition::None,
+            },
+        ])
+        .unwrap();
+    corrupt(
+        results[0].as_ref().map(|_| ()).map_err(clone_err),
+        "objects",
+    );
+    assert!(results[1].as_ref().unwrap().applied);
+    // A garbled live-bytes entry fails the whole batch, and nothing applies.
+    let batch = s.put_objects(&[
+        PutItem {
+            bucket: b.clone(),
+            key: key("empty"),
+            record: object(3, "e", &[], None),
+            cond: PutCondition::None,
+        },
+        PutItem {
+            bucket: b.clone(),
+            key: key("in-vol-1"),
+            record: object(3, "e", &[stripe(1, 0, 1)], None),
+            cond: PutCondition::None,
+        },
+    ]);
+    corrupt(batch.map(|_| ()), "volumes");
+    assert_eq!(s.get_object(&b, &key("empty")).unwrap(), None);
     corrupt(s.volume_live_bytes(VolumeId(1)).map(|_| ()), "volumes");
     corrupt(s.recompute_volume_live_bytes().map(|_| ()), "objects");
 }
@@ -192,5 +244,94 @@ fn group_commit_concurrent_committers_are_all_durable() {
     }
     let s = SledStore::open(&cfg).unwrap();
     assert_eq!(all_keys(&s, &bucket("bkt")).len(), 160);
+    assert_live_bytes_consistent(&s);
+}
+
+fn batch_item(b: &str, k: &str, record: stratum_metadata::ObjectRecord) -> PutItem {
+    PutItem {
+        bucket: bucket(b),
+        key: key(k),
+        record,
+        cond: PutCondition::None,
+    }
+}
+
+#[test]
+fn batches_survive_close_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = sled_config(dir.path(), true);
+    let before_live;
+    let before_keys;
+    {
+        let s = SledStore::open(&cfg).unwrap();
+        create_bucket(&s, "bkt");
+        let items: Vec<_> = (0..32u64)
+            .map(|i| {
+                let rec = object(i + 1, "e", &[stripe(i % 3, i * 100, 10)], None);
+                batch_item("bkt", &format!("k{i:02}"), rec)
+            })
+            .chain([
+                // Two puts on one key (the second wins) and one refused item.
+                batch_item("bkt", "k00", object(50, "last", &[stripe(7, 0, 5)], None)),
+                batch_item("nope", "x", object(51, "x", &[stripe(8, 0, 5)], None)),
+            ])
+            .collect();
+        let stats = s.commit_stats();
+        let results = s.put_objects(&items).unwrap();
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 33);
+        let after = s.commit_stats();
+        assert_eq!(after.commits - stats.commits, 1, "a batch is one commit");
+        assert_eq!(after.flushes - stats.flushes, 1, "and one flush");
+        before_live = s.all_volume_live_bytes().unwrap();
+        before_keys = all_keys(&s, &bucket("bkt"));
+    }
+    let s = SledStore::open(&cfg).unwrap();
+    assert_eq!(all_keys(&s, &bucket("bkt")), before_keys);
+    assert_eq!(before_keys.len(), 32);
+    assert_eq!(
+        s.get_object(&bucket("bkt"), &key("k00"))
+            .unwrap()
+            .unwrap()
+            .etag,
+        "last"
+    );
+    assert_eq!(s.all_volume_live_bytes().unwrap(), before_live);
+    assert_eq!(s.volume_live_bytes(VolumeId(7)).unwrap(), disk(5));
+    assert_eq!(s.volume_live_bytes(VolumeId(8)).unwrap(), 0);
+    assert_live_bytes_consistent(&s);
+}
+
+#[test]
+fn concurrent_batch_committers_are_all_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = sled_config(dir.path(), true);
+    {
+        let s = Arc::new(SledStore::open(&cfg).unwrap());
+        create_bucket(&*s, "bkt");
+        let threads: Vec<_> = (0..8u64)
+            .map(|t| {
+                let s = Arc::clone(&s);
+                std::thread::spawn(move || {
+                    for i in 0..5u64 {
+                        let items: Vec<_> = (0..8u64)
+                            .map(|j| {
+                                let seq = s.next_seq().unwrap();
+                                let rec = object(seq, "e", &[stripe(t, i * 8 + j, 1)], None);
+                                batch_item("bkt", &format!("{t}/{i}/{j}"), rec)
+                            })
+                            .collect();
+                        for r in s.put_objects(&items).unwrap() {
+                            assert!(r.unwrap().applied);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+    let s = SledStore::open(&cfg).unwrap();
+    assert_eq!(all_keys(&s, &bucket("bkt")).len(), 8 * 5 * 8);
     assert_live_bytes_consistent(&s);
 }
