@@ -6,6 +6,8 @@
 //! `small`, `large` or `rss` after `--` to run one group; `rss` runs alone so the process's
 //! peak RSS is the PUT's). Under `cargo test --benches` it runs at toy size so it never rots.
 //! Data goes under `$STRATUM_BENCH_DIR` (default: a temporary directory in `target/`).
+//! `STRATUM_BENCH_FSYNC=0` / `STRATUM_BENCH_FLUSH=0` turn off the storage fdatasync or the
+//! metadata flush, to attribute time to stages; such runs are not durable.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -271,7 +273,16 @@ fn main() {
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let config = EngineConfig::under(root.path(), 6);
+        let mut config = EngineConfig::under(root.path(), 6);
+        // Stage attribution only: turning either off forfeits durability.
+        config.storage.fsync = std::env::var("STRATUM_BENCH_FSYNC").as_deref() != Ok("0");
+        config.metadata.flush = std::env::var("STRATUM_BENCH_FLUSH").as_deref() != Ok("0");
+        if !config.storage.fsync || !config.metadata.flush {
+            println!(
+                "(attribution run: storage fsync {}, metadata flush {})",
+                config.storage.fsync, config.metadata.flush
+            );
+        }
         let (engine, _) = Engine::open(config).await.unwrap();
         let wants = |g: &str| filter.as_deref().is_none_or(|f| g.contains(f));
         if filter.as_deref() == Some("rss") {

@@ -189,14 +189,13 @@ impl Engine {
             .map_err(|_| EngineError::Unavailable("the commit task panicked"))?
     }
 
+    /// The current record of a key (an inline point read, like `head_bucket`).
     pub(crate) async fn current_record(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
     ) -> Result<Option<ObjectRecord>> {
-        let inner = self.inner.clone();
-        let (b, k) = (bucket.clone(), key.clone());
-        blocking(move || Ok(inner.meta.get_object(&b, &k)?)).await
+        Ok(self.inner.meta.get_object(bucket, key)?)
     }
 
     /// Step 2: streams `body` into stripes that nothing references yet.

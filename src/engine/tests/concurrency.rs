@@ -73,20 +73,25 @@ async fn parallel_writers_last_writer_wins_and_reads_are_never_torn() {
             acked
         }));
     }
+    // Readers keep reading the shared keys for as long as the writers run.
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let mut readers = Vec::new();
     for r in 0..4u64 {
         let engine = engine.clone();
         let b = b.clone();
+        let writing = writing.clone();
         readers.push(tokio::spawn(async move {
             let mut reads = 0;
-            for i in 0..60u64 {
+            let mut i = 0u64;
+            while writing.load(std::sync::atomic::Ordering::SeqCst) {
                 let k = keys[((r + i) % 3) as usize];
+                i += 1;
                 match engine.get_object(&b, &key(k), None).await {
                     Ok(g) => {
                         check_whole(&read_all(g).await);
                         reads += 1;
                     }
-                    Err(EngineError::NoSuchKey) => {}
+                    Err(EngineError::NoSuchKey) => tokio::task::yield_now().await,
                     Err(e) => panic!("read failed: {e}"),
                 }
             }
@@ -97,6 +102,7 @@ async fn parallel_writers_last_writer_wins_and_reads_are_never_torn() {
     for t in tasks {
         acked.extend(t.await.unwrap());
     }
+    writing.store(false, std::sync::atomic::Ordering::SeqCst);
     let mut reads = 0;
     for r in readers {
         reads += r.await.unwrap();
