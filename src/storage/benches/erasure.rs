@@ -1,10 +1,12 @@
 //! Criterion benches of the storage hot paths: Reed-Solomon 4+2 encode and reconstruct
 //! (two pieces lost) of 1 MiB records, and one group-commit round of a 4 KiB stripe with
-//! fdatasync on six tempdir directories.
+//! fdatasync on six tempdir directories, and 32 concurrent tasks appending 4 KiB stripes
+//! (the group commit under load: appends/s), with fdatasync on and off.
 //!
 //! `cargo test -p stratum-storage --benches` runs each once at toy size so they never rot.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use stratum_core::config::StorageConfig;
@@ -94,9 +96,63 @@ fn group_commit(c: &mut Criterion) {
     g.finish();
 }
 
+/// Concurrent appenders of the `concurrent` bench.
+const TASKS: u64 = 32;
+
+fn concurrent(c: &mut Criterion) {
+    let mut g = c.benchmark_group("group_commit_concurrent");
+    // One element = one appended 4 KiB stripe: elements/s is appends/s.
+    g.throughput(Throughput::Elements(1));
+    for fsync in [true, false] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cfg = StorageConfig::hot_only(dir.path(), 6);
+        cfg.fsync = fsync;
+        let (s, _) = Storage::open(&cfg).expect("open");
+        let s = Arc::new(s);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        let data = Arc::new(payload(4096));
+        let name = format!("{TASKS}_tasks_append_4KiB_fsync_{fsync}");
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                // Each task appends its share in a loop, so rounds fill as they would under
+                // steady load rather than in lockstep.
+                let per_task = iters.div_ceil(TASKS);
+                let start = Instant::now();
+                rt.block_on(async {
+                    let tasks: Vec<_> = (0..TASKS)
+                        .map(|_| {
+                            let s = Arc::clone(&s);
+                            let data = Arc::clone(&data);
+                            tokio::spawn(async move {
+                                for _ in 0..per_task {
+                                    let e = s
+                                        .encode(Tier::Hot, RecordKind::Frame, &data)
+                                        .expect("encode");
+                                    s.append_shared(Tier::Hot, vec![e]).await.expect("append");
+                                }
+                            })
+                        })
+                        .collect();
+                    for t in tasks {
+                        t.await.expect("task");
+                    }
+                });
+                // Scale to the `iters` appends asked for.
+                start
+                    .elapsed()
+                    .mul_f64(iters as f64 / (per_task * TASKS) as f64)
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    targets = erasure, group_commit
+    targets = erasure, group_commit, concurrent
 }
 criterion_main!(benches);

@@ -65,7 +65,7 @@ impl DedicatedWriter {
             buf.extend_from_slice(&stripe.piece_header(id, self.next, i).encode());
             buf.extend_from_slice(&stripe.pieces[i]);
         }
-        self.volume.write_all_shards(self.next, &self.bufs, false)?;
+        self.volume.write_all_shards(self.next, &self.bufs, None)?;
         let r = stripe.stripe_ref(id, self.next);
         self.next = next_offset(self.next, stripe.piece_bytes);
         self.stripes += 1;
@@ -80,10 +80,10 @@ impl DedicatedWriter {
     /// entries were made durable when the volume was created.
     pub fn finish(mut self) -> Result<VolumeId, StorageError> {
         if self.tier.fsync {
-            self.volume.sync_all_shards()?;
+            self.volume.sync_all_shards(None)?;
             Stats::bump(&self.tier.stats.sync_rounds, 1);
         }
-        self.volume.seal(self.tier.fsync)?;
+        self.volume.seal(self.tier.fsync, None)?;
         self.finished = true;
         Ok(self.volume.id)
     }

@@ -48,6 +48,7 @@ mod store;
 mod stripe;
 mod tier;
 mod volume;
+mod workers;
 mod writer;
 
 pub use dedicated::DedicatedWriter;

@@ -291,7 +291,7 @@ fn open_volume(
     // headers that missed a seal interrupted by a crash.
     let want = Some((end, stripes));
     if headers.iter().flatten().any(|h| h.sealed != want) {
-        vf.seal(fsync)?;
+        vf.seal(fsync, None)?;
     }
     report.volumes += 1;
     report.stripes += stripes;

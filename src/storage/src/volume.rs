@@ -15,11 +15,13 @@ use stratum_core::{Tier, VolumeId};
 
 use crate::error::StorageError;
 use crate::layout::{shard_path, VolumeHeader, VOLUME_HEADER_BYTES};
+use crate::workers::{IoWorkers, Job};
 use crate::{VolumeInfo, VolumeKind};
 
 /// Runs `f` on every item, each on its own scoped thread (the first on the caller's), and
-/// returns the results in order. Used for the per-shard-file fdatasyncs of one commit, which
-/// would otherwise queue one disk flush behind another.
+/// returns the results in order. Used for the per-shard-file work that runs once per volume
+/// (creation, a dedicated volume's final flush), which would otherwise queue one disk flush
+/// behind another. The group-commit hot path uses the writer's long-lived `IoWorkers`.
 pub(crate) fn parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
     if items.len() <= 1 {
         return items.into_iter().map(f).collect();
@@ -42,6 +44,16 @@ pub(crate) fn parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Syn
         }
         out
     })
+}
+
+/// Runs `jobs` in parallel — on `workers` when given, else on scoped threads — and returns
+/// the first error in job order, once every job has finished.
+fn run_jobs(jobs: Vec<Job>, workers: Option<&IoWorkers>) -> Result<(), StorageError> {
+    let results = match workers {
+        Some(w) => w.run(jobs),
+        None => parallel(jobs, |job| job()),
+    };
+    results.into_iter().collect()
 }
 
 /// fsyncs a directory so that files created or removed in it stay so after a crash.
@@ -276,17 +288,19 @@ impl VolumeFiles {
         }
     }
 
-    /// Writes `bufs[i]` at `offset` of every shard file `i`, then (with `fsync`) fdatasyncs
-    /// them: all in parallel, one flush per file. Every shard must be present: a writer
-    /// never acknowledges a stripe with a piece it knows it did not write.
+    /// Writes `bufs[i]` at `offset` of every shard file `i` (one `pwrite` each, on the
+    /// caller's thread: they only copy into the page cache), then, with `sync`, fdatasyncs
+    /// those same files in parallel on its workers, one flush per file. Every shard must be
+    /// present: a writer never acknowledges a stripe with a piece it knows it did not write.
+    /// `Ok` means every file is written (and, with `sync`, flushed).
     pub(crate) fn write_all_shards(
         &self,
         offset: u64,
         bufs: &[Vec<u8>],
-        fsync: bool,
+        sync: Option<&IoWorkers>,
     ) -> Result<(), StorageError> {
-        let jobs: Vec<(usize, &Vec<u8>)> = bufs.iter().enumerate().collect();
-        let results = parallel(jobs, |(i, buf)| {
+        let mut written = Vec::with_capacity(bufs.len());
+        for (i, buf) in bufs.iter().enumerate() {
             let path = &self.paths[i];
             let file = self.shard(i).ok_or_else(|| {
                 StorageError::io(path, std::io::Error::from(std::io::ErrorKind::NotFound))
@@ -295,45 +309,69 @@ impl VolumeFiles {
                 file.write_all_at(buf, offset)
                     .map_err(|e| StorageError::io(path, e))?;
             }
-            if fsync {
-                file.sync_data().map_err(|e| StorageError::io(path, e))?;
-            }
-            Ok(())
-        });
-        results.into_iter().collect()
+            written.push((i, file));
+        }
+        let Some(workers) = sync else {
+            return Ok(());
+        };
+        // Flush the very handles written above, even if a shard slot changed meanwhile.
+        let jobs: Vec<Job> = written
+            .into_iter()
+            .map(|(i, file)| {
+                let path = self.paths[i].clone();
+                Box::new(move || file.sync_data().map_err(|e| StorageError::io(path, e))) as Job
+            })
+            .collect();
+        workers.run(jobs).into_iter().collect()
     }
 
-    /// fdatasyncs every present shard file in parallel.
-    pub(crate) fn sync_all_shards(&self) -> Result<(), StorageError> {
-        let jobs: Vec<usize> = (0..self.width()).collect();
-        let results = parallel(jobs, |i| match self.shard(i) {
-            Some(f) => f
-                .sync_data()
-                .map_err(|e| StorageError::io(&self.paths[i], e)),
-            None => Ok(()),
-        });
-        results.into_iter().collect()
+    /// fdatasyncs every present shard file in parallel (on `workers`, or on scoped threads
+    /// spawned for the call).
+    pub(crate) fn sync_all_shards(&self, workers: Option<&IoWorkers>) -> Result<(), StorageError> {
+        let jobs: Vec<Job> = (0..self.width())
+            .filter_map(|i| {
+                let file = self.shard(i)?;
+                let path = self.paths[i].clone();
+                Some(
+                    Box::new(move || file.sync_data().map_err(|e| StorageError::io(path, e)))
+                        as Job,
+                )
+            })
+            .collect();
+        run_jobs(jobs, workers)
     }
 
     /// Writes the seal — the end offset and stripe count — into every present shard file's
     /// header and fdatasyncs. The caller has already made the stripes below `end` durable,
-    /// so a sealed header never vouches for bytes that could still be torn.
-    pub(crate) fn seal(&self, fsync: bool) -> Result<(), StorageError> {
+    /// so a sealed header never vouches for bytes that could still be torn. With `fsync`,
+    /// the files are flushed in parallel (on `workers`, or on scoped threads spawned for the
+    /// call); without it, the header writes run on the caller's thread.
+    pub(crate) fn seal(
+        &self,
+        fsync: bool,
+        workers: Option<&IoWorkers>,
+    ) -> Result<(), StorageError> {
         let sealed = Some((self.end(), self.stripes()));
-        let jobs: Vec<usize> = (0..self.width()).collect();
-        let results = parallel(jobs, |i| {
-            let Some(f) = self.shard(i) else {
-                return Ok(());
-            };
-            let path = &self.paths[i];
-            f.write_all_at(&self.header(i, sealed).encode(), 0)
-                .map_err(|e| StorageError::io(path, e))?;
-            if fsync {
-                f.sync_data().map_err(|e| StorageError::io(path, e))?;
-            }
-            Ok(())
-        });
-        results.into_iter().collect::<Result<(), StorageError>>()?;
+        let jobs: Vec<Job> = (0..self.width())
+            .filter_map(|i| {
+                let file = self.shard(i)?;
+                let path = self.paths[i].clone();
+                let header = self.header(i, sealed).encode();
+                Some(Box::new(move || {
+                    file.write_all_at(&header, 0)
+                        .map_err(|e| StorageError::io(&path, e))?;
+                    if fsync {
+                        file.sync_data().map_err(|e| StorageError::io(&path, e))?;
+                    }
+                    Ok(())
+                }) as Job)
+            })
+            .collect();
+        if fsync {
+            run_jobs(jobs, workers)?;
+        } else {
+            jobs.into_iter().try_for_each(|job| job())?;
+        }
         let mut state = lock(&self.state);
         state.sealed = sealed;
         state.writing = false;

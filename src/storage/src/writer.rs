@@ -2,9 +2,10 @@
 //!
 //! Requests arrive on a channel. The thread takes one, drains every request already waiting
 //! (up to the record and byte limits of one round), lays their stripes out contiguously in
-//! one buffer per shard file, writes each buffer with one `pwrite`, fdatasyncs all `k + m`
-//! shard files once — in parallel — and only then publishes the new end to readers and
-//! answers every request of the round. A round that fails answers all of its requests with
+//! one buffer per shard file, writes each buffer with one `pwrite` (on this thread: a copy
+//! into the page cache), fdatasyncs all `k + m` shard files once — in parallel, on `k + m - 1`
+//! long-lived I/O workers plus this thread, so no round spawns a thread — and only then
+//! publishes the new end to readers and answers every request of the round. A round that fails answers all of its requests with
 //! the error and abandons the volume (its unacknowledged tail is cut at the next open).
 
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
@@ -19,6 +20,7 @@ use crate::error::StorageError;
 use crate::layout::VOLUME_HEADER_BYTES;
 use crate::tier::{Stats, TierShared};
 use crate::volume::VolumeFiles;
+use crate::workers::IoWorkers;
 use crate::VolumeKind;
 
 /// The answer to one append: a reference per stripe, in order.
@@ -62,9 +64,20 @@ impl WriterHandle {
     pub(crate) fn start(tier: Arc<TierShared>, limits: Limits) -> Result<Self, StorageError> {
         let (tx, rx) = std::sync::mpsc::channel();
         let name = format!("stratum-writer-{}", tier.tier);
+        // The writer thread runs one shard file's fdatasync itself; without fsync there is
+        // nothing to hand off.
+        let sync = if tier.fsync {
+            let count = tier.codec.width().saturating_sub(1);
+            Some(IoWorkers::start(
+                &format!("stratum-sync-{}", tier.tier),
+                count,
+            )?)
+        } else {
+            None
+        };
         let thread = std::thread::Builder::new()
             .name(name)
-            .spawn(move || Writer::new(tier, limits).run(rx))
+            .spawn(move || Writer::new(tier, limits, sync).run(rx))
             .map_err(|e| StorageError::io("writer thread", e))?;
         Ok(Self {
             tx: Some(tx),
@@ -99,6 +112,9 @@ struct Placed {
 struct Writer {
     tier: Arc<TierShared>,
     limits: Limits,
+    /// Flushes the shard files of each round (`None` when the tier runs without fsync).
+    /// Dropped, and its threads joined, when the writer thread ends.
+    sync: Option<IoWorkers>,
     active: Option<Arc<VolumeFiles>>,
     /// Offset just past the last stripe placed in the active volume (written or not).
     next: u64,
@@ -111,11 +127,12 @@ struct Writer {
 }
 
 impl Writer {
-    fn new(tier: Arc<TierShared>, limits: Limits) -> Self {
+    fn new(tier: Arc<TierShared>, limits: Limits, sync: Option<IoWorkers>) -> Self {
         let width = tier.codec.width();
         Self {
             tier,
             limits,
+            sync,
             active: None,
             next: VOLUME_HEADER_BYTES,
             bufs: vec![Vec::new(); width],
@@ -222,7 +239,7 @@ impl Writer {
         let stripes = std::mem::take(&mut self.placed_stripes);
         let result = match &self.active {
             Some(active) => active
-                .write_all_shards(self.bufs_at, &self.bufs, self.tier.fsync)
+                .write_all_shards(self.bufs_at, &self.bufs, self.sync.as_ref())
                 .map(|()| active.publish(self.next, stripes)),
             None => Err(StorageError::WriterGone),
         };
@@ -275,7 +292,7 @@ impl Writer {
     fn seal_active(&mut self) -> Result<(), StorageError> {
         match self.active.take() {
             Some(v) => {
-                let r = v.seal(self.tier.fsync);
+                let r = v.seal(self.tier.fsync, self.sync.as_ref());
                 v.set_writing(false);
                 r
             }
