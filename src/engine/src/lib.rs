@@ -66,6 +66,10 @@ pub use records::VolumeRecord;
 pub use stratum_metadata::{ListPage, ListParams, PartRecord, UploadRecord};
 pub use stratum_storage::ScrubReport;
 
+/// Engine records up to this size are erasure-coded on the calling task (see
+/// `Engine::encode_record`).
+const INLINE_RECORD_BYTES_MAX: usize = 64 * 1024;
+
 /// The object layer. Cheap to clone; all clones share one store.
 #[derive(Clone, Debug)]
 pub struct Engine {
@@ -341,27 +345,38 @@ impl Engine {
         self.head_bucket(bucket).await.map(|_| ())
     }
 
-    /// Appends engine records (bucket records, tombstones) durably to a shared volume.
+    /// Appends engine records (headers, tombstones, bucket records) durably to a shared
+    /// volume.
     pub(crate) async fn append_records(
         &self,
         tier: Tier,
         records: Vec<VolumeRecord>,
     ) -> Result<Vec<StripeRef>> {
-        let storage = self.inner.storage.clone();
-        let stripes = blocking(move || {
-            records
-                .iter()
-                .map(|r| {
-                    let kind = match r {
-                        VolumeRecord::Object { .. } => RecordKind::Header,
-                        _ => RecordKind::Tombstone,
-                    };
-                    Ok(storage.encode(tier, kind, &r.encode())?)
-                })
-                .collect::<Result<Vec<_>>>()
-        })
-        .await?;
+        let mut stripes = Vec::with_capacity(records.len());
+        for r in &records {
+            stripes.push(self.encode_record(tier, r).await?);
+        }
         Ok(self.inner.storage.append_shared(tier, stripes).await?)
+    }
+
+    /// Erasure-codes one engine record. Records are normally a few hundred bytes, which
+    /// take microseconds to code, less than a hop to the blocking pool: those are coded in
+    /// place. Larger ones (a header listing thousands of parts' extents) go off the reactor.
+    pub(crate) async fn encode_record(
+        &self,
+        tier: Tier,
+        record: &VolumeRecord,
+    ) -> Result<stratum_storage::EncodedStripe> {
+        let kind = match record {
+            VolumeRecord::Object { .. } => RecordKind::Header,
+            _ => RecordKind::Tombstone,
+        };
+        let payload = record.encode();
+        if payload.len() <= INLINE_RECORD_BYTES_MAX {
+            return Ok(self.inner.storage.encode(tier, kind, &payload)?);
+        }
+        let storage = self.inner.storage.clone();
+        blocking(move || Ok(storage.encode(tier, kind, &payload)?)).await
     }
 
     /// Deletes volumes that no record references any more, once no reader pins them.

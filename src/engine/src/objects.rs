@@ -166,9 +166,9 @@ impl Engine {
             following: false,
         };
         let refs = self
-            .append_records_of_kind(record.location.tier, header)
+            .append_records(record.location.tier, vec![header])
             .await?;
-        record.header_stripe = Some(refs);
+        record.header_stripe = refs.into_iter().next();
         let inner = self.inner.clone();
         let (b, k, r) = (bucket.clone(), key.clone(), record.clone());
         let applied =
@@ -181,19 +181,6 @@ impl Engine {
         let mut info = ObjectInfo::from_record(&bucket, &key, &record);
         info.seq = source.seq;
         Ok(info)
-    }
-
-    async fn append_records_of_kind(
-        &self,
-        tier: stratum_core::Tier,
-        record: VolumeRecord,
-    ) -> Result<stratum_core::StripeRef> {
-        let storage = self.inner.storage.clone();
-        let stripe =
-            blocking(move || Ok(storage.encode(tier, RecordKind::Header, &record.encode())?))
-                .await?;
-        let mut refs = self.inner.storage.append_shared(tier, vec![stripe]).await?;
-        Ok(refs.remove(0))
     }
 
     /// Copies a record's stored frames into new stripes (same tier), as a written body.

@@ -417,10 +417,7 @@ impl Engine {
                     record: Box::new(record.clone()),
                     following: true,
                 };
-                let s = storage.clone();
-                let header =
-                    blocking(move || Ok(s.encode(tier, RecordKind::Header, &header.encode())?))
-                        .await?;
+                let header = self.encode_record(tier, &header).await?;
                 let mut all = Vec::with_capacity(stripes.len() + 1);
                 all.push(header);
                 all.extend(stripes);
