@@ -2,12 +2,15 @@
 //! and flushed metadata) and of 64 MiB objects (4 concurrent writers, text-like and random),
 //! with throughput and p50/p99 latency, plus the peak RSS of a 1 GiB streaming PUT.
 //!
+//! It also measures a peer in the same run: one fdatasync'd file per object (`peer`).
+//!
 //! `cargo bench -p stratum-engine --bench engine` runs the full sizes (pass a filter such as
-//! `small`, `large` or `rss` after `--` to run one group; `rss` runs alone so the process's
+//! `small`, `large`, `peer` or `rss` after `--` to run one group; `rss` runs alone so the process's
 //! peak RSS is the PUT's). Under `cargo test --benches` it runs at toy size so it never rots.
 //! Data goes under `$STRATUM_BENCH_DIR` (default: a temporary directory in `target/`).
 //! `STRATUM_BENCH_FSYNC=0` / `STRATUM_BENCH_FLUSH=0` turn off the storage fdatasync or the
 //! metadata flush, to attribute time to stages; such runs are not durable.
+//! `STRATUM_BENCH_ZSTD_LEVEL=<n>` sets the PUT path's zstd level (default 3).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -220,6 +223,136 @@ async fn large(engine: &Engine, scale: &Scale) {
     }
 }
 
+/// The peer measured in the same run: one file per object, written and fdatasync'd on a
+/// blocking thread, read back whole — no compression, no erasure coding, no index, no
+/// directory fsync. It is what a file-per-object store (s3s-fs and the like) does beneath
+/// its HTTP layer, made durable like Stratum's writes.
+async fn fs_peer(root: &std::path::Path, scale: &Scale) {
+    let dir = root.join("fs-peer");
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |path: std::path::PathBuf, data: Bytes| {
+        tokio::task::spawn_blocking(move || {
+            let t = Instant::now();
+            let mut f = std::fs::File::create(&path).unwrap();
+            std::io::Write::write_all(&mut f, &data).unwrap();
+            f.sync_data().unwrap();
+            t.elapsed()
+        })
+    };
+    let read = |path: std::path::PathBuf| {
+        tokio::task::spawn_blocking(move || {
+            let t = Instant::now();
+            let n = std::fs::read(&path).unwrap().len();
+            (t.elapsed(), n)
+        })
+    };
+    let payload = Bytes::from(stratum_codec::corpus::text_like(4096, 1));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..scale.small_writers {
+        let (dir, payload) = (dir.clone(), payload.clone());
+        let n = scale.small_per_writer;
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            for i in 0..n {
+                lat.push(
+                    write(dir.join(format!("w{w}-o{i}")), payload.clone())
+                        .await
+                        .unwrap(),
+                );
+            }
+            lat
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.unwrap());
+    }
+    let ops = lat.len();
+    report(
+        "peer put 4 KiB (32 conc)",
+        ops,
+        ops as u64 * 4096,
+        start.elapsed(),
+        lat,
+    );
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..scale.small_writers {
+        let dir = dir.clone();
+        let (n, writers) = (scale.small_per_writer, scale.small_writers);
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            for i in 0..n {
+                let path = dir.join(format!("w{}-o{}", (w + 1) % writers, (i * 7) % n));
+                lat.push(read(path).await.unwrap().0);
+            }
+            lat
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.unwrap());
+    }
+    report(
+        "peer get 4 KiB (32 conc)",
+        ops,
+        ops as u64 * 4096,
+        start.elapsed(),
+        lat,
+    );
+
+    for (kind, data) in [
+        (
+            "text",
+            stratum_codec::corpus::text_like(scale.large_bytes, 7),
+        ),
+        (
+            "random",
+            stratum_codec::corpus::random(scale.large_bytes, 7),
+        ),
+    ] {
+        let data = Bytes::from(data);
+        let mut lat = Vec::new();
+        let start = Instant::now();
+        for round in 0..scale.large_rounds {
+            let tasks: Vec<_> = (0..scale.large_writers)
+                .map(|w| write(dir.join(format!("{kind}-{round}-{w}")), data.clone()))
+                .collect();
+            for t in tasks {
+                lat.push(t.await.unwrap());
+            }
+        }
+        let ops = lat.len();
+        let bytes = (ops * scale.large_bytes) as u64;
+        let mib = scale.large_bytes >> 20;
+        report(
+            &format!("peer put {mib} MiB {kind}"),
+            ops,
+            bytes,
+            start.elapsed(),
+            lat,
+        );
+        let mut lat = Vec::new();
+        let start = Instant::now();
+        for round in 0..scale.large_rounds {
+            let tasks: Vec<_> = (0..scale.large_writers)
+                .map(|w| read(dir.join(format!("{kind}-{round}-{w}"))))
+                .collect();
+            for t in tasks {
+                lat.push(t.await.unwrap().0);
+            }
+        }
+        report(
+            &format!("peer get {mib} MiB {kind}"),
+            ops,
+            bytes,
+            start.elapsed(),
+            lat,
+        );
+    }
+}
+
 /// Peak resident set size of this process, from /proc (Linux).
 fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -277,6 +410,10 @@ fn main() {
         // Stage attribution only: turning either off forfeits durability.
         config.storage.fsync = std::env::var("STRATUM_BENCH_FSYNC").as_deref() != Ok("0");
         config.metadata.flush = std::env::var("STRATUM_BENCH_FLUSH").as_deref() != Ok("0");
+        if let Ok(level) = std::env::var("STRATUM_BENCH_ZSTD_LEVEL") {
+            config.codec.zstd_level = level.parse().expect("a zstd level");
+            println!("(zstd level {level} on the PUT path)");
+        }
         if !config.storage.fsync || !config.metadata.flush {
             println!(
                 "(attribution run: storage fsync {}, metadata flush {})",
@@ -294,6 +431,9 @@ fn main() {
         }
         if wants("large") {
             large(&engine, &scale).await;
+        }
+        if wants("peer") {
+            fs_peer(root.path(), &scale).await;
         }
         if !full {
             rss(&engine, &scale).await;
