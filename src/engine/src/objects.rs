@@ -93,7 +93,10 @@ impl Engine {
         // 2. The commit; 3. the freed dedicated volumes.
         let inner = self.inner.clone();
         let (b, k) = (bucket.clone(), key.clone());
-        let removed = blocking(move || Ok(inner.meta.delete_object(&b, &k, &cond)?)).await?;
+        // Only a version older than the tombstone goes: a write that began after this delete
+        // and committed first wins here as it does on an index rebuild.
+        let removed =
+            blocking(move || Ok(inner.meta.delete_object_before(&b, &k, seq, &cond)?)).await?;
         if let Some(old) = &removed {
             self.free_unreferenced(record_volumes(old)).await;
         }

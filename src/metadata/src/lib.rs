@@ -270,6 +270,19 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug + 'static {
         bucket: &BucketName,
         key: &ObjectKey,
         cond: &PutCondition,
+    ) -> Result<Option<ObjectRecord>, MetaError> {
+        self.delete_object_before(bucket, key, u64::MAX, cond)
+    }
+    /// `delete_object` for a delete with sequence number `seq`: the current record is removed
+    /// only if its seq is lower. A record with a higher seq is a write that began after the
+    /// delete and committed first: it wins (as it does on an index rebuild), nothing is
+    /// removed and `Ok(None)` is returned. `cond` is checked first either way.
+    fn delete_object_before(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        seq: u64,
+        cond: &PutCondition,
     ) -> Result<Option<ObjectRecord>, MetaError>;
     /// Compare-and-swap used by compaction and the tier mover: replace only if the current
     /// record exists and has seq == expected_seq (the new record is stored with that seq,

@@ -199,16 +199,21 @@ impl MetadataStore for MemoryStore {
         Ok(crate::flatten(results))
     }
 
-    fn delete_object(
+    fn delete_object_before(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
+        seq: u64,
         cond: &PutCondition,
     ) -> Result<Option<ObjectRecord>, MetaError> {
         let mut s = self.lock();
         let objects = s.objects.get_mut(bucket).ok_or(MetaError::NoSuchBucket)?;
         cond.check(objects.get(key.as_str()))?;
-        let removed = objects.remove(key.as_str());
+        // A newer write than the delete keeps its place.
+        let removed = match objects.get(key.as_str()) {
+            Some(cur) if cur.seq < seq => objects.remove(key.as_str()),
+            _ => None,
+        };
         if let Some(r) = &removed {
             let mut delta = LiveDelta::new();
             delta.sub_object(r);

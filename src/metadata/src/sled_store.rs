@@ -585,10 +585,11 @@ impl MetadataStore for SledStore {
         Ok(crate::flatten(results))
     }
 
-    fn delete_object(
+    fn delete_object_before(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
+        seq: u64,
         cond: &PutCondition,
     ) -> Result<Option<ObjectRecord>, MetaError> {
         let pending = self.begin();
@@ -602,6 +603,8 @@ impl MetadataStore for SledStore {
                     }
                     let current: Option<ObjectRecord> = tx_get(o, OBJECTS, &k)?;
                     tx(cond.check(current.as_ref()))?;
+                    // A newer write than the delete keeps its place.
+                    let current = current.filter(|cur| cur.seq < seq);
                     if let Some(cur) = &current {
                         o.remove(&k[..])?;
                         let mut delta = LiveDelta::new();

@@ -46,6 +46,7 @@ conformance!(
     put_with_an_older_seq_is_not_applied,
     put_conditions_are_checked_atomically,
     delete_object_checks_conditions_and_frees_live_bytes,
+    a_delete_never_removes_a_newer_write,
     replace_if_seq_swaps_only_the_expected_version,
     scan_objects_honours_bounds_limit_and_bucket_edges,
     uploads_list_by_key_then_id_after_a_marker,
@@ -312,6 +313,38 @@ fn delete_object_checks_conditions_and_frees_live_bytes(s: Store) {
     assert_eq!(s.get_object(&b, &k).unwrap(), None);
     assert_eq!(s.volume_live_bytes(VolumeId(4)).unwrap(), 0);
     assert_eq!(s.all_volume_live_bytes().unwrap(), vec![]);
+    assert_live_bytes_consistent(&*s);
+}
+
+fn a_delete_never_removes_a_newer_write(s: Store) {
+    let b = create_bucket(&*s, "bkt");
+    let k = key("k");
+    let rec = object(10, "e10", &[stripe(4, 0, 10)], Some(stripe(4, 100, 1)));
+    s.put_object(&b, &k, &rec, &PutCondition::None).unwrap();
+    // A delete that took seq 7 (before the write with seq 10 began) removes nothing.
+    assert_eq!(
+        s.delete_object_before(&b, &k, 7, &PutCondition::None)
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.delete_object_before(&b, &k, 10, &PutCondition::None)
+            .unwrap(),
+        None
+    );
+    assert_eq!(s.get_object(&b, &k).unwrap(), Some(rec.clone()));
+    // Its condition is still checked.
+    assert!(matches!(
+        s.delete_object_before(&b, &k, 7, &PutCondition::IfMatch("x".to_owned())),
+        Err(MetaError::PreconditionFailed)
+    ));
+    // A delete with a higher seq removes it and frees its bytes.
+    assert_eq!(
+        s.delete_object_before(&b, &k, 11, &PutCondition::None)
+            .unwrap(),
+        Some(rec)
+    );
+    assert_eq!(s.get_object(&b, &k).unwrap(), None);
     assert_live_bytes_consistent(&*s);
 }
 

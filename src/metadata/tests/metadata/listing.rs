@@ -265,13 +265,14 @@ impl MetadataStore for CountingStore {
     ) -> Result<Vec<Result<PutOutcome, MetaError>>, MetaError> {
         self.inner.put_objects(items)
     }
-    fn delete_object(
+    fn delete_object_before(
         &self,
         b: &BucketName,
         k: &ObjectKey,
+        seq: u64,
         cond: &PutCondition,
     ) -> Result<Option<ObjectRecord>, MetaError> {
-        self.inner.delete_object(b, k, cond)
+        self.inner.delete_object_before(b, k, seq, cond)
     }
     fn replace_object_if_seq(
         &self,
