@@ -382,7 +382,12 @@ impl Engine {
     /// Deletes volumes that no record references any more, once no reader pins them.
     /// Only dedicated volumes are freed here; shared ones are reclaimed by compaction,
     /// which carries their tombstones and bucket records forward.
-    pub(crate) async fn free_unreferenced(&self, candidates: Vec<(Tier, stratum_core::VolumeId)>) {
+    pub(crate) async fn free_unreferenced(
+        &self,
+        mut candidates: Vec<(Tier, stratum_core::VolumeId)>,
+    ) {
+        candidates.sort();
+        candidates.dedup();
         if candidates.is_empty() {
             return;
         }

@@ -12,7 +12,7 @@ use stratum_metadata::{ObjectRecord, PartRecord, PutCondition, UploadRecord};
 
 use crate::error::{EngineError, Result};
 use crate::hash::checksum_of;
-use crate::put::{algorithms_for, record_volumes, verify_digests, BodyLimits};
+use crate::put::{algorithms_for, location_volumes, record_volumes, verify_digests, BodyLimits};
 use crate::records::VolumeRecord;
 use crate::{blocking, failpoint, now_ms, Engine, ObjectInfo, PutOptions, RangeSpec};
 
@@ -152,29 +152,16 @@ impl Engine {
             let inner = this.inner.clone();
             let p = part.clone();
             let replaced = blocking(move || Ok(inner.meta.put_part(&id, &p)?)).await;
-            let as_object = |p: &PartRecord| ObjectRecord {
-                seq: 0,
-                size: p.size,
-                etag: String::new(),
-                last_modified_ms: 0,
-                content_type: None,
-                headers: Vec::new(),
-                user_metadata: Vec::new(),
-                checksums: Vec::new(),
-                part_sizes: Vec::new(),
-                location: p.location.clone(),
-                header_stripe: None,
-            };
             match replaced {
                 Err(e) => {
-                    this.free_unreferenced(record_volumes(&as_object(&part)))
-                        .await;
+                    let ours = location_volumes(&part.location).collect();
+                    this.free_unreferenced(ours).await;
                     Err(e)
                 }
                 Ok(old) => {
                     if let Some(old) = old {
-                        this.free_unreferenced(record_volumes(&as_object(&old)))
-                            .await;
+                        let theirs = location_volumes(&old.location).collect();
+                        this.free_unreferenced(theirs).await;
                     }
                     Ok(PartInfo {
                         part_number,
@@ -326,12 +313,7 @@ impl Engine {
             };
             let mut freed: Vec<_> = removed
                 .iter()
-                .flat_map(|p| {
-                    p.location
-                        .extents
-                        .iter()
-                        .map(|e| (p.location.tier, e.stripe.volume))
-                })
+                .flat_map(|p| location_volumes(&p.location))
                 .collect();
             if let Some(old) = &outcome.replaced {
                 freed.extend(record_volumes(old));
@@ -376,12 +358,7 @@ impl Engine {
         let removed = blocking(move || Ok(inner.meta.abort_upload(&i)?)).await?;
         let freed = removed
             .iter()
-            .flat_map(|p| {
-                p.location
-                    .extents
-                    .iter()
-                    .map(|e| (p.location.tier, e.stripe.volume))
-            })
+            .flat_map(|p| location_volumes(&p.location))
             .collect();
         self.free_unreferenced(freed).await;
         Ok(())

@@ -27,7 +27,7 @@ use futures::stream::FuturesOrdered;
 use futures::{Stream, StreamExt};
 use stratum_codec::FrameCutter;
 use stratum_core::{
-    limits, BucketName, ChecksumAlgorithm, Extent, ObjectKey, StripeRef, Tier, VolumeId,
+    limits, BucketName, ChecksumAlgorithm, Extent, Location, ObjectKey, StripeRef, Tier, VolumeId,
 };
 use stratum_metadata::{ObjectRecord, PutCondition};
 use stratum_storage::{DedicatedWriter, EncodedStripe, RecordKind};
@@ -70,14 +70,18 @@ pub(crate) enum Sink {
     },
 }
 
-/// The tier and volumes a record's bytes occupy.
-pub(crate) fn record_volumes(record: &ObjectRecord) -> Vec<(Tier, VolumeId)> {
-    let tier = record.location.tier;
-    let mut v: Vec<(Tier, VolumeId)> = record
-        .location
+/// The tier and volume of every stripe of a location (repeats included).
+pub(crate) fn location_volumes(location: &Location) -> impl Iterator<Item = (Tier, VolumeId)> + '_ {
+    location
         .extents
         .iter()
-        .map(|e| (tier, e.stripe.volume))
+        .map(|e| (location.tier, e.stripe.volume))
+}
+
+/// The tier and volumes a record's bytes occupy, header included, each once.
+pub(crate) fn record_volumes(record: &ObjectRecord) -> Vec<(Tier, VolumeId)> {
+    let tier = record.location.tier;
+    let mut v: Vec<(Tier, VolumeId)> = location_volumes(&record.location)
         .chain(record.header_stripe.iter().map(|h| (tier, h.volume)))
         .collect();
     v.sort();
@@ -216,14 +220,22 @@ impl Engine {
         let mut received = 0u64;
         let mut ended = false;
 
+        // Every chunk is counted against the limits and cut into frames.
+        let accept = |chunk: Bytes,
+                      received: &mut u64,
+                      cutter: &mut FrameCutter,
+                      frames: &mut VecDeque<Vec<u8>>|
+         -> Result<()> {
+            *received += chunk.len() as u64;
+            check_received(*received, &limits)?;
+            frames.extend(cutter.push(&chunk));
+            Ok(())
+        };
+
         // Buffer up to the small-object threshold: a body that ends within it is small.
         while received <= shared_max {
             match body.next().await {
-                Some(Ok(chunk)) => {
-                    received += chunk.len() as u64;
-                    check_received(received, &limits)?;
-                    frames.extend(cutter.push(&chunk));
-                }
+                Some(Ok(chunk)) => accept(chunk, &mut received, &mut cutter, &mut frames)?,
                 Some(Err(e)) => return Err(EngineError::Body(e)),
                 None => {
                     ended = true;
@@ -297,11 +309,7 @@ impl Engine {
                     }
                 }
                 chunk = body.next(), if !ended && frames.len() < depth => match chunk {
-                    Some(Ok(chunk)) => {
-                        received += chunk.len() as u64;
-                        check_received(received, &limits)?;
-                        frames.extend(cutter.push(&chunk));
-                    }
+                    Some(Ok(chunk)) => accept(chunk, &mut received, &mut cutter, &mut frames)?,
                     Some(Err(e)) => return Err(EngineError::Body(e)),
                     None => {
                         check_complete(received, &limits)?;
