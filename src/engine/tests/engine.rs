@@ -812,3 +812,41 @@ async fn compaction_reclaims_mostly_dead_shared_volumes() {
         Err(EngineError::NoSuchKey)
     ));
 }
+
+#[tokio::test]
+async fn a_read_that_reconstructs_schedules_the_repair() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path()).await;
+    let b = bucket("heal");
+    engine.create_bucket(&b).await.unwrap();
+    let d = data(200_000, 3, false);
+    put(&engine, &b, "big", &d).await;
+    // Damage the data region of one shard file of the object's dedicated volume.
+    let info = engine
+        .metadata()
+        .get_object(&b, &key("big"))
+        .unwrap()
+        .unwrap();
+    let stripe = &info.location.extents[0].stripe;
+    let path = engine
+        .storage()
+        .shard_path(Tier::Hot, stripe.volume, 0)
+        .unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = (stripe.offset + 80 + 10) as usize;
+    bytes[at] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    // The read is served from parity and queues the stripe for the healer.
+    assert_eq!(get(&engine, &b, "big").await, d);
+    let mut healed = false;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let read = engine.storage().read_stripe(Tier::Hot, stripe).unwrap();
+        if !read.reconstructed {
+            healed = true;
+            break;
+        }
+    }
+    assert!(healed, "the healer rewrote the damaged piece");
+    assert_eq!(engine.scrub(Tier::Hot).await.unwrap().pieces_lost, 0);
+}
