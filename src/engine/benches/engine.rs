@@ -84,70 +84,87 @@ async fn drain(engine: &Engine, b: &BucketName, k: &ObjectKey) -> u64 {
     n
 }
 
+/// Runs `op(task, i)` for `i` in `0..per_task` on `tasks` concurrent tasks, timing each call;
+/// returns the latencies and the wall time of the whole run.
+async fn concurrently<F, Fut>(tasks: usize, per_task: usize, op: F) -> (Vec<Duration>, Duration)
+where
+    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let op = Arc::new(op);
+    let start = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|task| {
+            let op = op.clone();
+            tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(per_task);
+                for i in 0..per_task {
+                    let t = Instant::now();
+                    op(task, i).await;
+                    lat.push(t.elapsed());
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut lat = Vec::new();
+    for h in handles {
+        lat.extend(h.await.unwrap());
+    }
+    (lat, start.elapsed())
+}
+
+/// The two corpora of the large-object runs.
+fn corpora(len: usize) -> [(&'static str, Bytes); 2] {
+    [
+        (
+            "text",
+            Bytes::from(stratum_codec::corpus::text_like(len, 7)),
+        ),
+        ("random", Bytes::from(stratum_codec::corpus::random(len, 7))),
+    ]
+}
+
 async fn small(engine: &Engine, scale: &Scale) {
     let b = BucketName::new("small").unwrap();
     engine.create_bucket(&b).await.unwrap();
     let payload = Bytes::from(stratum_codec::corpus::text_like(4096, 1));
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for w in 0..scale.small_writers {
-        let (engine, b, payload) = (engine.clone(), b.clone(), payload.clone());
-        let n = scale.small_per_writer;
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::with_capacity(n);
-            for i in 0..n {
-                let k = ObjectKey::new(format!("w{w}/o{i}")).unwrap();
-                let t = Instant::now();
-                engine
-                    .put_object(&b, &k, body(&payload), PutOptions::default())
-                    .await
-                    .unwrap();
-                lat.push(t.elapsed());
-            }
-            lat
-        }));
-    }
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await.unwrap());
-    }
+    let (writers, n) = (scale.small_writers, scale.small_per_writer);
+    let (e, bk) = (engine.clone(), b.clone());
+    let (lat, wall) = concurrently(writers, n, move |w, i| {
+        let (e, bk, payload) = (e.clone(), bk.clone(), payload.clone());
+        async move {
+            let k = ObjectKey::new(format!("w{w}/o{i}")).unwrap();
+            e.put_object(&bk, &k, body(&payload), PutOptions::default())
+                .await
+                .unwrap();
+        }
+    })
+    .await;
     let ops = lat.len();
     report(
         "put 4 KiB text (32 conc)",
         ops,
         ops as u64 * 4096,
-        start.elapsed(),
+        wall,
         lat,
     );
 
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    let writers = scale.small_writers;
-    for w in 0..scale.small_writers {
-        let (engine, b) = (engine.clone(), b.clone());
-        let n = scale.small_per_writer;
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::with_capacity(n);
-            for i in 0..n {
-                // Another writer's objects in another order, so reads do not follow writes.
-                let k = ObjectKey::new(format!("w{}/o{}", (w + 1) % writers, (i * 7) % n)).unwrap();
-                let t = Instant::now();
-                drain(&engine, &b, &k).await;
-                lat.push(t.elapsed());
-            }
-            lat
-        }));
-    }
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await.unwrap());
-    }
-    let ops = lat.len();
+    let e = engine.clone();
+    let (lat, wall) = concurrently(writers, n, move |w, i| {
+        let (e, bk) = (e.clone(), b.clone());
+        async move {
+            // Another writer's objects in another order, so reads do not follow writes.
+            let k = ObjectKey::new(format!("w{}/o{}", (w + 1) % writers, (i * 7) % n)).unwrap();
+            drain(&e, &bk, &k).await;
+        }
+    })
+    .await;
     report(
         "get 4 KiB text (32 conc)",
         ops,
         ops as u64 * 4096,
-        start.elapsed(),
+        wall,
         lat,
     );
 }
@@ -155,71 +172,46 @@ async fn small(engine: &Engine, scale: &Scale) {
 async fn large(engine: &Engine, scale: &Scale) {
     let b = BucketName::new("large").unwrap();
     engine.create_bucket(&b).await.unwrap();
-    for (kind, data) in [
-        (
-            "text",
-            stratum_codec::corpus::text_like(scale.large_bytes, 7),
-        ),
-        (
-            "random",
-            stratum_codec::corpus::random(scale.large_bytes, 7),
-        ),
-    ] {
-        let data = Bytes::from(data);
-        let start = Instant::now();
-        let mut lat = Vec::new();
-        for round in 0..scale.large_rounds {
-            let mut tasks = Vec::new();
-            for w in 0..scale.large_writers {
-                let (engine, b, data) = (engine.clone(), b.clone(), data.clone());
-                tasks.push(tokio::spawn(async move {
-                    let k = ObjectKey::new(format!("{kind}/{round}/{w}")).unwrap();
-                    let t = Instant::now();
-                    engine
-                        .put_object(&b, &k, body(&data), PutOptions::default())
-                        .await
-                        .unwrap();
-                    t.elapsed()
-                }));
+    let (writers, rounds, len) = (scale.large_writers, scale.large_rounds, scale.large_bytes);
+    for (kind, data) in corpora(len) {
+        let (e, bk) = (engine.clone(), b.clone());
+        let (lat, wall) = concurrently(writers, rounds, move |w, round| {
+            let (e, bk, data) = (e.clone(), bk.clone(), data.clone());
+            async move {
+                let k = ObjectKey::new(format!("{kind}/{round}/{w}")).unwrap();
+                e.put_object(&bk, &k, body(&data), PutOptions::default())
+                    .await
+                    .unwrap();
             }
-            for t in tasks {
-                lat.push(t.await.unwrap());
-            }
-        }
+        })
+        .await;
         let ops = lat.len();
-        let bytes = (ops * scale.large_bytes) as u64;
-        let name = format!(
-            "put {} MiB {kind} ({} conc)",
-            scale.large_bytes >> 20,
-            scale.large_writers
+        let bytes = (ops * len) as u64;
+        let mib = len >> 20;
+        report(
+            &format!("put {mib} MiB {kind} ({writers} conc)"),
+            ops,
+            bytes,
+            wall,
+            lat,
         );
-        report(&name, ops, bytes, start.elapsed(), lat);
 
-        let start = Instant::now();
-        let mut lat = Vec::new();
-        for round in 0..scale.large_rounds {
-            let mut tasks = Vec::new();
-            for w in 0..scale.large_writers {
-                let (engine, b) = (engine.clone(), b.clone());
-                tasks.push(tokio::spawn(async move {
-                    let k = ObjectKey::new(format!("{kind}/{round}/{w}")).unwrap();
-                    let t = Instant::now();
-                    let n = drain(&engine, &b, &k).await;
-                    (t.elapsed(), n)
-                }));
+        let (e, bk) = (engine.clone(), b.clone());
+        let (lat, wall) = concurrently(writers, rounds, move |w, round| {
+            let (e, bk) = (e.clone(), bk.clone());
+            async move {
+                let k = ObjectKey::new(format!("{kind}/{round}/{w}")).unwrap();
+                assert_eq!(drain(&e, &bk, &k).await as usize, len);
             }
-            for t in tasks {
-                let (d, n) = t.await.unwrap();
-                assert_eq!(n as usize, scale.large_bytes);
-                lat.push(d);
-            }
-        }
-        let name = format!(
-            "get {} MiB {kind} ({} conc)",
-            scale.large_bytes >> 20,
-            scale.large_writers
+        })
+        .await;
+        report(
+            &format!("get {mib} MiB {kind} ({writers} conc)"),
+            ops,
+            bytes,
+            wall,
+            lat,
         );
-        report(&name, ops, bytes, start.elapsed(), lat);
     }
 }
 
@@ -228,128 +220,73 @@ async fn large(engine: &Engine, scale: &Scale) {
 /// directory fsync. It is what a file-per-object store (s3s-fs and the like) does beneath
 /// its HTTP layer, made durable like Stratum's writes.
 async fn fs_peer(root: &std::path::Path, scale: &Scale) {
-    let dir = root.join("fs-peer");
-    std::fs::create_dir_all(&dir).unwrap();
-    let write = |path: std::path::PathBuf, data: Bytes| {
+    let dir = Arc::new(root.join("fs-peer"));
+    std::fs::create_dir_all(&*dir).unwrap();
+    async fn write(path: std::path::PathBuf, data: Bytes) {
         tokio::task::spawn_blocking(move || {
-            let t = Instant::now();
             let mut f = std::fs::File::create(&path).unwrap();
             std::io::Write::write_all(&mut f, &data).unwrap();
             f.sync_data().unwrap();
-            t.elapsed()
         })
-    };
-    let read = |path: std::path::PathBuf| {
-        tokio::task::spawn_blocking(move || {
-            let t = Instant::now();
-            let n = std::fs::read(&path).unwrap().len();
-            (t.elapsed(), n)
-        })
-    };
+        .await
+        .unwrap();
+    }
+    async fn read(path: std::path::PathBuf) -> usize {
+        tokio::task::spawn_blocking(move || std::fs::read(&path).unwrap().len())
+            .await
+            .unwrap()
+    }
     let payload = Bytes::from(stratum_codec::corpus::text_like(4096, 1));
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for w in 0..scale.small_writers {
-        let (dir, payload) = (dir.clone(), payload.clone());
-        let n = scale.small_per_writer;
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            for i in 0..n {
-                lat.push(
-                    write(dir.join(format!("w{w}-o{i}")), payload.clone())
-                        .await
-                        .unwrap(),
-                );
-            }
-            lat
-        }));
-    }
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await.unwrap());
-    }
+    let (writers, n) = (scale.small_writers, scale.small_per_writer);
+    let d = dir.clone();
+    let (lat, wall) = concurrently(writers, n, move |w, i| {
+        write(d.join(format!("w{w}-o{i}")), payload.clone())
+    })
+    .await;
     let ops = lat.len();
     report(
         "peer put 4 KiB (32 conc)",
         ops,
         ops as u64 * 4096,
-        start.elapsed(),
+        wall,
         lat,
     );
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for w in 0..scale.small_writers {
-        let dir = dir.clone();
-        let (n, writers) = (scale.small_per_writer, scale.small_writers);
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            for i in 0..n {
-                let path = dir.join(format!("w{}-o{}", (w + 1) % writers, (i * 7) % n));
-                lat.push(read(path).await.unwrap().0);
-            }
-            lat
-        }));
-    }
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await.unwrap());
-    }
+    let d = dir.clone();
+    let (lat, wall) = concurrently(writers, n, move |w, i| {
+        let path = d.join(format!("w{}-o{}", (w + 1) % writers, (i * 7) % n));
+        async move {
+            read(path).await;
+        }
+    })
+    .await;
     report(
         "peer get 4 KiB (32 conc)",
         ops,
         ops as u64 * 4096,
-        start.elapsed(),
+        wall,
         lat,
     );
 
-    for (kind, data) in [
-        (
-            "text",
-            stratum_codec::corpus::text_like(scale.large_bytes, 7),
-        ),
-        (
-            "random",
-            stratum_codec::corpus::random(scale.large_bytes, 7),
-        ),
-    ] {
-        let data = Bytes::from(data);
-        let mut lat = Vec::new();
-        let start = Instant::now();
-        for round in 0..scale.large_rounds {
-            let tasks: Vec<_> = (0..scale.large_writers)
-                .map(|w| write(dir.join(format!("{kind}-{round}-{w}")), data.clone()))
-                .collect();
-            for t in tasks {
-                lat.push(t.await.unwrap());
-            }
-        }
+    let (tasks, rounds, len) = (scale.large_writers, scale.large_rounds, scale.large_bytes);
+    for (kind, data) in corpora(len) {
+        let d = dir.clone();
+        let (lat, wall) = concurrently(tasks, rounds, move |w, round| {
+            write(d.join(format!("{kind}-{round}-{w}")), data.clone())
+        })
+        .await;
         let ops = lat.len();
-        let bytes = (ops * scale.large_bytes) as u64;
-        let mib = scale.large_bytes >> 20;
-        report(
-            &format!("peer put {mib} MiB {kind}"),
-            ops,
-            bytes,
-            start.elapsed(),
-            lat,
-        );
-        let mut lat = Vec::new();
-        let start = Instant::now();
-        for round in 0..scale.large_rounds {
-            let tasks: Vec<_> = (0..scale.large_writers)
-                .map(|w| read(dir.join(format!("{kind}-{round}-{w}"))))
-                .collect();
-            for t in tasks {
-                lat.push(t.await.unwrap().0);
+        let bytes = (ops * len) as u64;
+        let mib = len >> 20;
+        report(&format!("peer put {mib} MiB {kind}"), ops, bytes, wall, lat);
+        let d = dir.clone();
+        let (lat, wall) = concurrently(tasks, rounds, move |w, round| {
+            let path = d.join(format!("{kind}-{round}-{w}"));
+            async move {
+                assert_eq!(read(path).await, len);
             }
-        }
-        report(
-            &format!("peer get {mib} MiB {kind}"),
-            ops,
-            bytes,
-            start.elapsed(),
-            lat,
-        );
+        })
+        .await;
+        report(&format!("peer get {mib} MiB {kind}"), ops, bytes, wall, lat);
     }
 }
 
