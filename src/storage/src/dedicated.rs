@@ -2,7 +2,9 @@
 //!
 //! Appends go straight to the shard files (page cache, no fdatasync), so a slow client holds
 //! up nobody else; `finish` makes the whole volume durable with one parallel fdatasync round,
-//! then seals it. A writer dropped before `finish` — a request that died mid-upload —
+//! then seals it. Like group commit, appends and `finish` skip absent shard files and drop
+//! failing ones, and succeed while the write quorum (`min(k + 1, k + m)`) of files holds
+//! every stripe. A writer dropped before `finish` — a request that died mid-upload —
 //! deletes its files, so it leaves nothing behind.
 
 use std::sync::Arc;
@@ -26,6 +28,10 @@ pub struct DedicatedWriter {
     stripes: u64,
     /// Per-shard buffers reused across appends (header and piece in one `pwrite`).
     bufs: Vec<Vec<u8>>,
+    /// Shard files that took every stripe appended so far. A file skipped or dropped by one
+    /// append (and perhaps recreated by a repair since) lacks that stripe's piece, so it
+    /// does not count toward the quorum at `finish`.
+    complete: Vec<bool>,
     /// Set once `finish` succeeded: the drop guard then keeps the files.
     finished: bool,
 }
@@ -39,6 +45,7 @@ impl DedicatedWriter {
             next: VOLUME_HEADER_BYTES,
             stripes: 0,
             bufs: vec![Vec::new(); width],
+            complete: vec![true; width],
             finished: false,
         }
     }
@@ -65,7 +72,10 @@ impl DedicatedWriter {
             buf.extend_from_slice(&stripe.piece_header(id, self.next, i).encode());
             buf.extend_from_slice(&stripe.pieces[i]);
         }
-        self.volume.write_all_shards(self.next, &self.bufs, None)?;
+        let written = self.volume.write_all_shards(self.next, &self.bufs, None)?;
+        for (c, w) in self.complete.iter_mut().zip(written) {
+            *c &= w;
+        }
         let r = stripe.stripe_ref(id, self.next);
         self.next = next_offset(self.next, stripe.piece_bytes);
         self.stripes += 1;
@@ -76,12 +86,27 @@ impl DedicatedWriter {
     }
 
     /// fdatasyncs every shard file in parallel, then seals the volume (the headers record its
-    /// end, fdatasync'd again). After `Ok` the volume is durable. The files' directory
-    /// entries were made durable when the volume was created.
+    /// end, fdatasync'd again). After `Ok` the volume is durable: at least the write quorum
+    /// of shard files holds every stripe, flushed. The files' directory entries were made
+    /// durable when the volume was created.
     pub fn finish(mut self) -> Result<VolumeId, StorageError> {
         if self.tier.fsync {
-            self.volume.sync_all_shards(None)?;
+            let (synced, err) = self.volume.sync_all_shards(None);
+            for (c, s) in self.complete.iter_mut().zip(synced) {
+                *c &= s;
+            }
             Stats::bump(&self.tier.stats.sync_rounds, 1);
+            let durable = self.complete.iter().filter(|&&c| c).count();
+            let needed = self.volume.quorum();
+            if durable < needed {
+                return Err(StorageError::WriteQuorum {
+                    volume: self.volume.id,
+                    written: durable,
+                    width: self.volume.width(),
+                    needed,
+                    source: err.map(Box::new),
+                });
+            }
         }
         self.volume.seal(self.tier.fsync, None)?;
         self.finished = true;

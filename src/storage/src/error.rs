@@ -129,6 +129,23 @@ pub enum StorageError {
         /// Offset just past the last written stripe.
         end: u64,
     },
+    /// Fewer pieces could be written than the write quorum (`min(k + 1, k + m)` per stripe):
+    /// creating a volume found too few usable shard files, or a write round reached too few
+    /// of them. Nothing in the volume (or that round) is acknowledged.
+    #[error("volume {volume}: only {written} of {width} shard files written, the write quorum is {needed}")]
+    WriteQuorum {
+        /// The volume being created or written.
+        volume: VolumeId,
+        /// Shard files written (created, or written and flushed) successfully.
+        written: usize,
+        /// Pieces per stripe (k + m).
+        width: usize,
+        /// The write quorum.
+        needed: usize,
+        /// The first failure, if one caused the shortfall (absent shard files cause none).
+        #[source]
+        source: Option<Box<StorageError>>,
+    },
     /// The tier's writer thread has stopped (it panicked or the store is shutting down).
     #[error("the volume writer has stopped")]
     WriterGone,
@@ -226,6 +243,19 @@ impl StorageError {
                 volume: *volume,
                 offset: *offset,
                 end: *end,
+            },
+            StorageError::WriteQuorum {
+                volume,
+                written,
+                width,
+                needed,
+                source,
+            } => StorageError::WriteQuorum {
+                volume: *volume,
+                written: *written,
+                width: *width,
+                needed: *needed,
+                source: source.as_ref().map(|e| Box::new(e.duplicate())),
             },
             StorageError::WriterGone => StorageError::WriterGone,
             StorageError::IdsExhausted => StorageError::IdsExhausted,

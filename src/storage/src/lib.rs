@@ -22,9 +22,14 @@
 //! ```
 //!
 //! Invariants:
-//! - A stripe is acknowledged only after every shard file holding it is fdatasync'd (with
-//!   `fsync` on): `append_shared` answers after its round's flush, and a dedicated volume is
-//!   durable only once `DedicatedWriter::finish` returned.
+//! - A stripe is acknowledged only after at least [`write_quorum`]`(k, m)` = `min(k + 1, k + m)`
+//!   of its pieces are durable — written and fdatasync'd (with `fsync` on): `append_shared`
+//!   answers after its round's flush, and a dedicated volume is durable only once
+//!   `DedicatedWriter::finish` returned. A shard file that cannot be created, written or
+//!   flushed is dropped from its volume (warned) instead of failing the write, as long as the
+//!   quorum holds: with up to `m - 1` disks of a tier lost, writes go on, and every
+//!   acknowledged stripe still survives one more lost piece. Scrub rebuilds the missing
+//!   pieces once the disk is back.
 //! - A read returns the exact bytes that were appended or a typed error naming the volume
 //!   and offset — never wrong bytes: every piece is checked against its BLAKE3, the decoded
 //!   payload against the reference's.
@@ -57,6 +62,19 @@ pub use error::StorageError;
 pub use store::Storage;
 
 use stratum_core::{Tier, VolumeId};
+
+/// The write quorum: how many pieces of a stripe must be durable before it is acknowledged,
+/// and how many shard files a new volume needs. `k + 1` — one piece more than decoding
+/// needs, so a stripe written degraded still survives one more lost piece — capped at
+/// `k + m`, so with `m = 0` every piece is needed (there is no parity to lose).
+pub const fn write_quorum(k: u8, m: u8) -> usize {
+    let k = k as usize;
+    if m == 0 {
+        k
+    } else {
+        k + 1
+    }
+}
 
 /// What a record is. Opaque to storage; stored in every piece header so a volume scan can
 /// rebuild an index without the metadata store.
@@ -186,5 +204,13 @@ mod tests {
         }
         assert_eq!(RecordKind::from_code(0), None);
         assert_eq!(RecordKind::from_code(4), None);
+    }
+
+    #[test]
+    fn write_quorum_is_k_plus_one_capped_at_the_width() {
+        assert_eq!(write_quorum(4, 2), 5);
+        assert_eq!(write_quorum(4, 1), 5);
+        assert_eq!(write_quorum(4, 0), 4);
+        assert_eq!(write_quorum(1, 3), 2);
     }
 }

@@ -1,6 +1,9 @@
 //! Opening a tier's disk set: finding its volumes, checking their headers, cutting torn tails.
 //!
 //! Rules (see `docs/format/volume.md`, "Recovery"):
+//! - A directory that cannot be created or listed (a dead disk) is skipped with a warning,
+//!   its shard files counted as missing, as long as no volume loses more than `m` shard
+//!   files to skipped directories; otherwise the open fails with its I/O error.
 //! - A shard file whose volume header is damaged counts as missing; its pieces are lost
 //!   until scrub rewrites them. A header with another geometry than the tier's refuses the
 //!   open (`GeometryMismatch`): reading it with the wrong code would return garbage.
@@ -33,13 +36,15 @@ fn warn(report: &mut RecoveryReport, msg: String) {
     report.warnings.push(msg);
 }
 
-/// Checks the directory count, creating missing directories (and fsyncing their parents, so
-/// a new directory survives a crash).
+/// Checks the directory count and creates missing directories (fsyncing their parents, so
+/// a new directory survives a crash). Returns, per directory, the error that makes it
+/// unusable (a dead disk, or something that is not a directory at its path), if any: the
+/// caller decides whether the tier can open without it.
 pub(crate) fn prepare_dirs(
     tier: Tier,
     cfg: &DiskSetConfig,
     report: &mut RecoveryReport,
-) -> Result<(), StorageError> {
+) -> Result<Vec<Option<StorageError>>, StorageError> {
     let need = cfg.width();
     if cfg.dirs.is_empty() || (cfg.dirs.len() < need && !cfg.allow_fewer_dirs) {
         return Err(StorageError::TooFewDirs {
@@ -58,36 +63,89 @@ pub(crate) fn prepare_dirs(
             ),
         );
     }
+    let mut unusable = Vec::with_capacity(cfg.dirs.len());
     for dir in &cfg.dirs {
-        let volumes = dir.join(VOLUMES_DIR);
-        if volumes.is_dir() {
-            continue;
-        }
-        std::fs::create_dir_all(&volumes).map_err(|e| StorageError::io(&volumes, e))?;
-        sync_dir(dir)?;
-        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            sync_dir(parent)?;
+        unusable.push(prepare_dir(dir).err());
+    }
+    Ok(unusable)
+}
+
+/// Creates `dir/volumes` if missing, durably.
+fn prepare_dir(dir: &Path) -> Result<(), StorageError> {
+    let volumes = dir.join(VOLUMES_DIR);
+    if volumes.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&volumes).map_err(|e| StorageError::io(&volumes, e))?;
+    sync_dir(dir)?;
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+/// The most shards of one volume that the directories marked in `unusable` hold, over
+/// every placement (`shard i of volume id` is in `dirs[(id + i) % dirs.len()]`).
+fn worst_loss(unusable: &[bool], width: usize) -> usize {
+    let n = unusable.len();
+    (0..n)
+        .map(|rot| (0..width).filter(|i| unusable[(rot + i) % n]).count())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Lets the tier open without its unusable directories (their shard files count as
+/// missing, warned) as long as every volume keeps `k` shard files — so all stay readable
+/// and the highest volume id is still seen — else fails with the first directory's error,
+/// as a tier that cannot be read whole is an operator's problem, not a degraded mode.
+fn accept_unusable(
+    tier: Tier,
+    cfg: &DiskSetConfig,
+    unusable: Vec<Option<StorageError>>,
+    report: &mut RecoveryReport,
+) -> Result<(), StorageError> {
+    let flags: Vec<bool> = unusable.iter().map(Option::is_some).collect();
+    if worst_loss(&flags, cfg.width()) > usize::from(cfg.parity_pieces) {
+        return match unusable.into_iter().flatten().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        };
+    }
+    for (dir, e) in cfg.dirs.iter().zip(unusable) {
+        if let Some(e) = e {
+            warn(
+                report,
+                format!(
+                    "tier {tier}: directory {} unusable ({e}); its shard files count as missing \
+                     and new volumes are created without them",
+                    dir.display()
+                ),
+            );
         }
     }
     Ok(())
 }
 
-/// Every shard file in the tier's directories, by volume then shard index.
+/// Every shard file in the tier's usable directories, by volume then shard index. A
+/// directory that cannot be listed is marked unusable in `unusable` and skipped.
 fn discover(
     dirs: &[PathBuf],
+    unusable: &mut [Option<StorageError>],
     report: &mut RecoveryReport,
-) -> Result<BTreeMap<VolumeId, BTreeMap<usize, PathBuf>>, StorageError> {
+) -> BTreeMap<VolumeId, BTreeMap<usize, PathBuf>> {
     let mut found: BTreeMap<VolumeId, BTreeMap<usize, PathBuf>> = BTreeMap::new();
-    for dir in dirs {
-        let volumes = dir.join(VOLUMES_DIR);
-        let entries = std::fs::read_dir(&volumes).map_err(|e| StorageError::io(&volumes, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| StorageError::io(&volumes, e))?;
-            let name = entry.file_name();
-            let Some((id, index)) = name.to_str().and_then(parse_shard_file_name) else {
+    for (dir, bad) in dirs.iter().zip(unusable.iter_mut()) {
+        if bad.is_some() {
+            continue;
+        }
+        let listed = match list_shards(dir) {
+            Ok(l) => l,
+            Err(e) => {
+                *bad = Some(e);
                 continue;
-            };
-            let path = entry.path();
+            }
+        };
+        for (id, index, path) in listed {
             let slot = found.entry(id).or_default();
             match slot.get(&index) {
                 // Two copies of one shard: keep the one where the layout puts it.
@@ -118,7 +176,23 @@ fn discover(
             }
         }
     }
-    Ok(found)
+    found
+}
+
+/// The shard files in one directory's `volumes/` (all or an error: a listing cut short by
+/// an I/O error would silently miss files).
+fn list_shards(dir: &Path) -> Result<Vec<(VolumeId, usize, PathBuf)>, StorageError> {
+    let volumes = dir.join(VOLUMES_DIR);
+    let entries = std::fs::read_dir(&volumes).map_err(|e| StorageError::io(&volumes, e))?;
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| StorageError::io(&volumes, e))?;
+        let name = entry.file_name();
+        if let Some((id, index)) = name.to_str().and_then(parse_shard_file_name) {
+            out.push((id, index, entry.path()));
+        }
+    }
+    Ok(out)
 }
 
 /// Opens a found shard file and reads its header.
@@ -147,8 +221,9 @@ pub(crate) fn open_tier(
     fsync: bool,
     report: &mut RecoveryReport,
 ) -> Result<(Vec<VolumeFiles>, u64), StorageError> {
-    prepare_dirs(tier, cfg, report)?;
-    let found = discover(&cfg.dirs, report)?;
+    let mut unusable = prepare_dirs(tier, cfg, report)?;
+    let found = discover(&cfg.dirs, &mut unusable, report);
+    accept_unusable(tier, cfg, unusable, report)?;
     let max_id = found.keys().next_back().map_or(0, |v| v.0);
     let mut out = Vec::with_capacity(found.len());
     for (id, files) in found {
@@ -339,4 +414,24 @@ fn truncate_tail(vf: &VolumeFiles, lens: &[Option<u64>], end: u64) -> Result<u64
         torn += len - end;
     }
     Ok(torn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_loss_counts_shards_of_the_worst_placed_volume() {
+        // Six dirs, six pieces: each dir holds one shard of every volume.
+        assert_eq!(worst_loss(&[false, false, true, false, false, false], 6), 1);
+        assert_eq!(worst_loss(&[true, false, true, false, false, false], 6), 2);
+        // Eight dirs, six pieces: two adjacent bad dirs can both hold shards of one volume.
+        let mut bad = [false; 8];
+        bad[0] = true;
+        bad[7] = true;
+        assert_eq!(worst_loss(&bad, 6), 2);
+        // Four dirs, six pieces: one dir holds up to two shards of a volume.
+        assert_eq!(worst_loss(&[true, false, false, false], 6), 2);
+        assert_eq!(worst_loss(&[false; 4], 6), 0);
+    }
 }

@@ -3,10 +3,16 @@
 //! Requests arrive on a channel. The thread takes one, drains every request already waiting
 //! (up to the record and byte limits of one round), lays their stripes out contiguously in
 //! one buffer per shard file, writes each buffer with one `pwrite` (on this thread: a copy
-//! into the page cache), fdatasyncs all `k + m` shard files once — in parallel, on `k + m - 1`
+//! into the page cache), fdatasyncs all present shard files once — in parallel, on `k + m - 1`
 //! long-lived I/O workers plus this thread, so no round spawns a thread — and only then
-//! publishes the new end to readers and answers every request of the round. A round that fails answers all of its requests with
-//! the error and abandons the volume (its unacknowledged tail is cut at the next open).
+//! publishes the new end to readers and answers every request of the round.
+//!
+//! A shard file that is absent (its disk was lost when the volume was created) or fails its
+//! `pwrite` or fdatasync is skipped and dropped from the volume: the round still succeeds if
+//! at least the write quorum (`min(k + 1, k + m)`) of files holds it durably, so one lost
+//! disk does not stop writes. A round below the quorum answers all of its requests with the
+//! error and abandons the volume (its unacknowledged tail is cut at the next open); the next
+//! request creates a new volume, which needs the quorum of shard files too.
 
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::Arc;
@@ -240,7 +246,7 @@ impl Writer {
         let result = match &self.active {
             Some(active) => active
                 .write_all_shards(self.bufs_at, &self.bufs, self.sync.as_ref())
-                .map(|()| active.publish(self.next, stripes)),
+                .map(|_| active.publish(self.next, stripes)),
             None => Err(StorageError::WriterGone),
         };
         for b in &mut self.bufs {
