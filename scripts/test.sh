@@ -20,3 +20,6 @@ cargo test --workspace --all-targets --no-fail-fast
 
 echo "== doctests"
 cargo test --workspace --doc
+
+echo "== API docs (broken intra-doc links fail)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet

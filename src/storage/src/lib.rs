@@ -4,7 +4,7 @@
 //! [`RecordKind`] tag — is erasure-coded into one *stripe* of `k` data and `m` parity
 //! *pieces*; each piece is appended, behind an 80-byte header carrying its BLAKE3, to one
 //! *shard file* of a *volume*, and every piece of a stripe sits at the same offset in its
-//! shard file, so a [`StripeRef`] (volume, offset, sizes, payload hash) is all a reader needs.
+//! shard file, so a [`StripeRef`](stratum_core::StripeRef) (volume, offset, sizes, payload hash) is all a reader needs.
 //! Small records share a volume through a group-committing writer thread per tier; a large
 //! object gets a dedicated volume ([`DedicatedWriter`]). The byte layout is specified in
 //! `docs/format/volume.md`.

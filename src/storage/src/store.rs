@@ -40,7 +40,7 @@ pub struct Storage {
 impl Storage {
     /// Creates missing dirs, opens every volume of every configured tier, validates each
     /// volume header against the tier's k/m (`GeometryMismatch` refuses to open), and
-    /// recovers torn tails (see [`crate::recovery`]). Fewer dirs than `k + m` is
+    /// recovers torn tails (see the `recovery` module). Fewer dirs than `k + m` is
     /// `TooFewDirs` unless `allow_fewer_dirs` (then a loud warning, also in the report).
     pub fn open(config: &StorageConfig) -> Result<(Storage, RecoveryReport), StorageError> {
         let mut report = RecoveryReport::default();
@@ -131,7 +131,7 @@ impl Storage {
 
     /// Group commit: appends the stripes contiguously and in order to the tier's active
     /// shared volume and returns once they are durable (if `config.fsync`). See
-    /// [`crate::writer`] for the round. Never splits one call's stripes across volumes.
+    /// `writer` module for the round. Never splits one call's stripes across volumes.
     pub async fn append_shared(
         &self,
         tier: Tier,
