@@ -1,0 +1,1 @@
+//! SigV4 verification: placeholder until the crate lands.
