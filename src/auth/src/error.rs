@@ -101,6 +101,15 @@ pub enum AuthError {
     /// The `aws-chunked` body ended before its final chunk (S3 `IncompleteBody`).
     #[error("the aws-chunked body ended before its final chunk")]
     IncompleteBody,
+    /// The decoded `aws-chunked` body's length differs from `x-amz-decoded-content-length`
+    /// (S3 `IncompleteBody`).
+    #[error("decoded body length {decoded} differs from x-amz-decoded-content-length {declared}")]
+    DecodedContentLengthMismatch {
+        /// The length the request declared.
+        declared: u64,
+        /// The bytes decoded when the mismatch was found (at least this many if longer).
+        decoded: u64,
+    },
     /// The credential store failed; transient (S3 `ServiceUnavailable`).
     #[error("credential store unavailable")]
     CredentialStoreUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -3,7 +3,7 @@
 //! This crate owns the first two of the three auth seams. The *signature check* rebuilds a
 //! request's canonical form exactly as S3 does ([`canonical`]), derives the signing key and
 //! compares signatures ([`signing`]), for the `Authorization` header and presigned URLs
-//! ([`verify`]), and for `aws-chunked` bodies while they stream ([`chunk`]). *Key lookup* is
+//! ([`verify`]), and for `aws-chunked` bodies while they stream ([`chunk`], decoded by [`chunked`]). *Key lookup* is
 //! the [`CredentialStore`] trait, implemented by the binary over the metadata keys tree.
 //! The third seam, *permission*, belongs to the S3 layer: this crate says who signed, never
 //! what they may do.
@@ -39,12 +39,17 @@
 
 pub mod canonical;
 pub mod chunk;
+pub mod chunked;
 pub mod credentials;
 pub mod error;
 pub mod signing;
 pub mod verify;
 
 pub use chunk::{BodyHashCheck, ChunkVerifier, PayloadHasher};
+pub use chunked::{
+    parse_decoded_content_length, ChunkedDecoder, ChunkedLimits, Trailers, MAX_CHUNK_HEADER_LINE,
+    MAX_CHUNK_SIZE, MAX_TRAILER_LINES, MAX_TRAILER_SECTION,
+};
 pub use credentials::{CredentialStore, MemoryCredentialStore, SecretKey};
 pub use error::{AuthError, ScopePart};
 pub use verify::{
