@@ -329,15 +329,7 @@ impl Engine {
         };
         let mut new = current.clone();
         new.location.extents = moved;
-        new.header_stripe = None;
-        let header = VolumeRecord::Object {
-            bucket: bucket.clone(),
-            key: key.clone(),
-            record: Box::new(new.clone()),
-            following: false,
-        };
-        let refs = self.append_records(tier, vec![header]).await?;
-        new.header_stripe = refs.into_iter().next();
+        self.append_header(bucket, key, &mut new).await?;
         let inner = self.inner.clone();
         let (b, k, n, seq) = (bucket.clone(), key.clone(), new, current.seq);
         blocking(move || Ok(inner.meta.replace_object_if_seq(&b, &k, seq, &n)?)).await

@@ -284,14 +284,7 @@ impl Engine {
         let (bucket, key, id) = (bucket.clone(), key.clone(), id.clone());
         tokio::spawn(async move {
             record.seq = this.next_seq().await?;
-            let header = VolumeRecord::Object {
-                bucket: bucket.clone(),
-                key: key.clone(),
-                record: Box::new(record.clone()),
-                following: false,
-            };
-            let refs = this.append_records(tier, vec![header]).await?;
-            record.header_stripe = refs.into_iter().next();
+            this.append_header(&bucket, &key, &mut record).await?;
             failpoint::hit("multipart.complete_header_durable");
             let inner = this.inner.clone();
             let r = record.clone();

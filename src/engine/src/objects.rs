@@ -159,19 +159,7 @@ impl Engine {
         mut record: ObjectRecord,
     ) -> Result<ObjectInfo> {
         record.seq = self.next_seq().await?;
-        let header = VolumeRecord::Object {
-            bucket: bucket.clone(),
-            key: key.clone(),
-            record: Box::new(ObjectRecord {
-                header_stripe: None,
-                ..record.clone()
-            }),
-            following: false,
-        };
-        let refs = self
-            .append_records(record.location.tier, vec![header])
-            .await?;
-        record.header_stripe = refs.into_iter().next();
+        self.append_header(&bucket, &key, &mut record).await?;
         let inner = self.inner.clone();
         let (b, k, r) = (bucket.clone(), key.clone(), record.clone());
         let applied =

@@ -459,6 +459,32 @@ impl Engine {
         Ok(())
     }
 
+    /// Appends a standalone header record for `record`, whose stripes are already placed and
+    /// referenced absolutely (`following: false`), durably to a shared volume of its tier,
+    /// and points `record.header_stripe` at it. Multipart completion, self-copies and
+    /// compaction moves all describe an object this way.
+    pub(crate) async fn append_header(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        record: &mut ObjectRecord,
+    ) -> Result<()> {
+        let header = VolumeRecord::Object {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            record: Box::new(ObjectRecord {
+                header_stripe: None,
+                ..record.clone()
+            }),
+            following: false,
+        };
+        let refs = self
+            .append_records(record.location.tier, vec![header])
+            .await?;
+        record.header_stripe = refs.into_iter().next();
+        Ok(())
+    }
+
     /// Appends a body's data stripes without a header (multipart parts) and makes them
     /// durable; returns the extents.
     pub(crate) async fn place_data_only(&self, written: WrittenBody) -> Result<Vec<Extent>> {
