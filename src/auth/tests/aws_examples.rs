@@ -1,16 +1,20 @@
 //! Known-answer tests pinned to the AWS SigV4 documentation examples for S3 (access key
 //! `AKIAIOSFODNN7EXAMPLE`, 2013-05-24, us-east-1), plus one test per error kind.
 
+mod common;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::{
+    ACCESS_KEY, CHUNK1_SIG, CHUNK2_SIG, CHUNKED_PUT_HEADERS, CHUNKED_PUT_PATH,
+    CHUNKED_PUT_SIGNED_HEADERS, FINAL_SIG, SECRET, SEED_SIG,
+};
 use sha2::{Digest, Sha256};
 use stratum_auth::{
     verify_header, verify_presigned, verify_request, AuthError, AuthMechanism, CredentialStore,
     MemoryCredentialStore, PayloadMode, ScopePart, SecretKey, SignedRequest, VerifierConfig,
 };
 
-const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
-const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 const EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 const CREDENTIAL: &str = "AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request";
 
@@ -335,30 +339,11 @@ fn presigned_expiry_and_limits() {
     ));
 }
 
-const SEED_SIG: &str = "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9";
-
 fn chunked_put(signature: &str) -> Example {
-    Example::new(
-        "PUT",
-        "/examplebucket/chunkObject.txt",
-        "",
-        &[
-            ("Host", "s3.amazonaws.com"),
-            ("x-amz-date", "20130524T000000Z"),
-            ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
-            ("Content-Encoding", "aws-chunked"),
-            ("x-amz-decoded-content-length", "66560"),
-            ("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
-            ("Content-Length", "66824"),
-            (
-                "Authorization",
-                &authorization(
-                    "content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class",
-                    signature,
-                ),
-            ),
-        ],
-    )
+    let authorization = authorization(CHUNKED_PUT_SIGNED_HEADERS, signature);
+    let mut headers = CHUNKED_PUT_HEADERS.to_vec();
+    headers.push(("Authorization", &authorization));
+    Example::new("PUT", CHUNKED_PUT_PATH, "", &headers)
 }
 
 #[test]
@@ -370,7 +355,7 @@ fn aws_example_chunked_put_seed_and_chunk_signatures() {
     let mut chain = verified.chunk_verifier().expect("signed chunks");
 
     let chunk1 = vec![b'a'; 64 * 1024];
-    let chunk1_sig = "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648";
+    let chunk1_sig = CHUNK1_SIG;
     // A one-character change to the chunk or its signature fails and leaves the chain as it was.
     let mut bad = chunk1.clone();
     bad[100] = b'b';
@@ -386,15 +371,10 @@ fn aws_example_chunked_put_seed_and_chunk_signatures() {
 
     let chunk2_digest: [u8; 32] = Sha256::digest(vec![b'a'; 1024]).into();
     chain
-        .verify_chunk_digest(
-            "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497",
-            &chunk2_digest,
-        )
+        .verify_chunk_digest(CHUNK2_SIG, &chunk2_digest)
         .unwrap();
     assert!(!chain.is_finished());
-    chain
-        .verify_final_chunk("b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9")
-        .unwrap();
+    chain.verify_final_chunk(FINAL_SIG).unwrap();
     assert!(chain.is_finished());
 
     assert!(matches!(

@@ -11,33 +11,23 @@ use stratum_auth::{
     MAX_TRAILER_LINES,
 };
 
-const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
-const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
-const SEED_SIG: &str = "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9";
-const CHUNK1_SIG: &str = "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648";
-const CHUNK2_SIG: &str = "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497";
-const FINAL_SIG: &str = "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9";
+mod common;
+
+use common::*;
+
 const DECODED_LEN: usize = 66560;
 
 /// The chunk verifier of the AWS chunked PUT example, through the real request check.
 fn example_verifier() -> ChunkVerifier {
     let store = MemoryCredentialStore::new().with_key(ACCESS_KEY, SECRET);
     let authorization = format!(
-        "AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20130524/us-east-1/s3/aws4_request,SignedHeaders=content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class,Signature={SEED_SIG}"
+        "AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20130524/us-east-1/s3/aws4_request,SignedHeaders={CHUNKED_PUT_SIGNED_HEADERS},Signature={SEED_SIG}"
     );
-    let headers = [
-        ("Host", "s3.amazonaws.com"),
-        ("x-amz-date", "20130524T000000Z"),
-        ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
-        ("Content-Encoding", "aws-chunked"),
-        ("x-amz-decoded-content-length", "66560"),
-        ("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
-        ("Content-Length", "66824"),
-        ("Authorization", authorization.as_str()),
-    ];
+    let mut headers = CHUNKED_PUT_HEADERS.to_vec();
+    headers.push(("Authorization", authorization.as_str()));
     let req = SignedRequest {
         method: "PUT",
-        path: "/examplebucket/chunkObject.txt",
+        path: CHUNKED_PUT_PATH,
         query: "",
         headers: &headers,
     };
