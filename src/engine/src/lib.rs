@@ -398,13 +398,11 @@ impl Engine {
                 if inner.meta.volume_live_bytes(id)? > 0 {
                     continue;
                 }
-                let dedicated = inner
-                    .storage
-                    .volumes(tier)?
-                    .iter()
-                    .any(|v| v.id == id && v.kind == VolumeKind::Dedicated);
-                if dedicated {
-                    unreferenced.push((tier, id));
+                match inner.storage.volume_info(tier, id) {
+                    Ok(v) if v.kind == VolumeKind::Dedicated => unreferenced.push((tier, id)),
+                    // Shared volumes wait for compaction; a volume already gone needs nothing.
+                    Ok(_) | Err(stratum_storage::StorageError::NoSuchVolume(_)) => {}
+                    Err(e) => return Err(e.into()),
                 }
             }
             for (tier, id) in inner.pins.release_or_defer(unreferenced) {

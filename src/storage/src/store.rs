@@ -208,6 +208,12 @@ impl Storage {
         Ok(self.shared(tier)?.all().iter().map(|v| v.info()).collect())
     }
 
+    /// One volume's information (`NoSuchVolume` if it is not open in this tier): a map lookup,
+    /// for callers that would otherwise list every volume to find one.
+    pub fn volume_info(&self, tier: Tier, id: VolumeId) -> Result<VolumeInfo, StorageError> {
+        Ok(self.shared(tier)?.volume(id)?.info())
+    }
+
     /// Deletes all shard files of a volume and fsyncs their dirs. Refuses a volume being
     /// written (the active shared volume, or a dedicated volume whose writer is alive).
     pub fn delete_volume(&self, tier: Tier, id: VolumeId) -> Result<(), StorageError> {
