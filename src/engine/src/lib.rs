@@ -111,6 +111,32 @@ pub struct PutOptions {
     pub condition: PutCondition,
     /// The tier to write to (hot unless the caller says otherwise).
     pub tier: Tier,
+    /// Checksums that arrive after the body (`aws-chunked` trailers): the body stream fills
+    /// this before it ends, and each value is compared like `expected_checksums`. The
+    /// algorithms must also be in `checksum_algorithms` so they are computed.
+    pub trailing_checksums: Option<TrailingChecksums>,
+}
+
+/// Checksum values a body stream learns only at its end (the `x-amz-checksum-*` trailer of
+/// an `aws-chunked` body). Cheap to clone; clones share one slot.
+#[derive(Debug, Clone, Default)]
+pub struct TrailingChecksums(Arc<std::sync::Mutex<Vec<ChecksumValue>>>);
+
+impl TrailingChecksums {
+    /// An empty slot.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records the values; called by the body stream before it yields its end.
+    pub fn set(&self, values: Vec<ChecksumValue>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = values;
+    }
+
+    /// The values recorded so far.
+    pub fn get(&self) -> Vec<ChecksumValue> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 impl Default for PutOptions {
@@ -125,6 +151,7 @@ impl Default for PutOptions {
             content_length: None,
             condition: PutCondition::None,
             tier: Tier::Hot,
+            trailing_checksums: None,
         }
     }
 }

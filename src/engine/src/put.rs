@@ -36,7 +36,7 @@ use tokio::sync::mpsc;
 use crate::error::{EngineError, Result};
 use crate::hash::{BodyDigests, BodyHasher};
 use crate::records::VolumeRecord;
-use crate::{blocking, failpoint, now_ms, Engine, ObjectInfo, PutOptions};
+use crate::{blocking, failpoint, now_ms, Engine, ObjectInfo, PutOptions, TrailingChecksums};
 
 /// Bounds on a body being written.
 #[derive(Debug, Clone, Copy)]
@@ -119,7 +119,12 @@ pub(crate) fn verify_digests(digests: &BodyDigests, opts: &PutOptions) -> Result
             return Err(EngineError::BadDigest { algorithm: "MD5" });
         }
     }
-    for expected in &opts.expected_checksums {
+    let trailing = opts
+        .trailing_checksums
+        .as_ref()
+        .map(TrailingChecksums::get)
+        .unwrap_or_default();
+    for expected in opts.expected_checksums.iter().chain(&trailing) {
         let computed = digests
             .checksums
             .iter()

@@ -6,7 +6,7 @@ use common::*;
 use stratum_core::{ChecksumAlgorithm, Tier};
 use stratum_engine::{
     checksum_of, CompletedPart, CopyOptions, EngineError, ListParams, MetadataDirective,
-    PutOptions, RangeSpec,
+    PutOptions, RangeSpec, TrailingChecksums,
 };
 use stratum_metadata::PutCondition;
 use stratum_storage::VolumeKind;
@@ -207,6 +207,49 @@ async fn checksums_are_computed_in_the_same_pass_and_bad_digests_store_nothing()
             .await
             .unwrap();
         assert_eq!(good_crc.checksums.len(), 1);
+
+        // A trailing checksum (aws-chunked trailer) is only known once the body has ended:
+        // a wrong one stores nothing, a right one is stored.
+        for (sent, ok) in [(&other, false), (&data, true)] {
+            let slot = TrailingChecksums::new();
+            let announced = checksum_of(ChecksumAlgorithm::Crc32, &data);
+            let filled = slot.clone();
+            let stream = futures::StreamExt::chain(
+                body(sent, 1000),
+                futures::stream::once(async move {
+                    filled.set(vec![announced]);
+                    Ok(bytes::Bytes::new())
+                }),
+            );
+            let put = engine
+                .put_object(
+                    &b,
+                    &key("trailed"),
+                    Box::pin(stream),
+                    PutOptions {
+                        checksum_algorithms: vec![ChecksumAlgorithm::Crc32],
+                        trailing_checksums: Some(slot),
+                        ..PutOptions::default()
+                    },
+                )
+                .await;
+            if ok {
+                assert_eq!(put.unwrap().checksums.len(), 1);
+            } else {
+                assert!(matches!(
+                    put,
+                    Err(EngineError::BadDigest { algorithm: "CRC32" })
+                ));
+                assert!(matches!(
+                    engine.head_object(&b, &key("trailed")).await,
+                    Err(EngineError::NoSuchKey)
+                ));
+            }
+        }
+        engine
+            .delete_object(&b, &key("trailed"), PutCondition::None)
+            .await
+            .unwrap();
         assert_eq!(
             engine.head_object(&b, &key("k")).await.unwrap().etag,
             good_version

@@ -1,0 +1,251 @@
+//! The S3 HTTP API of Stratum: every request goes through one path —
+//! addressing → authentication → classification into one closed [`Operation`] → its handler
+//! → a response or S3 error XML — with one access-log line and its metrics at the end.
+//!
+//! - [`request`]: path-style and virtual-hosted-style addressing, the query, [`Operation`].
+//! - [`body`]: the raw body turned into the decoded, verified stream the engine consumes
+//!   (`aws-chunked` signatures and trailers checked while it streams).
+//! - [`error`]: the S3 error codes and the one exhaustive mapping from engine and auth errors.
+//! - [`headers`]: object headers in and out, conditional requests, time formats.
+//! - [`xml`]: typed XML documents in and out (quick-xml with serde).
+//! - `ops`: one module per family of operations.
+//!
+//! Invariants: anonymous requests are refused (AccessDenied); a request body is never
+//! buffered whole except XML documents under [`xml::XML_BODY_MAX`]; the handlers only call
+//! the engine, never storage or metadata directly. Permission is single-tenant: every valid
+//! key may do everything (the permission seam is [`S3Service::authorize`]).
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use axum::body::Body;
+use axum::response::Response;
+use axum::Router;
+use http::{HeaderMap, HeaderValue, Method, Request};
+use stratum_auth::{verify_request, CredentialStore, SignedRequest, Verified, VerifierConfig};
+use stratum_engine::Engine;
+
+pub mod body;
+pub mod error;
+pub mod headers;
+mod ops;
+pub mod request;
+pub mod xml;
+
+pub use error::{S3Error, S3ErrorCode};
+pub use request::Operation;
+
+/// How the S3 API answers.
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    /// The region clients sign for (`us-east-1` by default).
+    pub region: String,
+    /// Base domains for virtual-hosted-style requests: `Host: <bucket>.<domain>`.
+    pub domains: Vec<String>,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            region: "us-east-1".to_owned(),
+            domains: vec!["localhost".to_owned()],
+        }
+    }
+}
+
+/// The S3 API over one engine. Cheap to clone.
+#[derive(Clone)]
+pub struct S3Service {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for S3Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Service")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    engine: Engine,
+    credentials: Arc<dyn CredentialStore>,
+    config: S3Config,
+    verifier: VerifierConfig,
+}
+
+/// Everything a handler knows about its request.
+pub(crate) struct Ctx {
+    pub engine: Engine,
+    pub request_id: String,
+    pub method: Method,
+    pub target: request::Target,
+    pub query: request::Query,
+    pub headers: HeaderMap,
+    pub verified: Verified,
+}
+
+impl S3Service {
+    /// The API over `engine`, checking signatures against `credentials`.
+    pub fn new(engine: Engine, credentials: Arc<dyn CredentialStore>, config: S3Config) -> Self {
+        let verifier = VerifierConfig::new(config.region.clone());
+        S3Service {
+            inner: Arc::new(Inner {
+                engine,
+                credentials,
+                config,
+                verifier,
+            }),
+        }
+    }
+
+    /// A router that sends every request to [`S3Service::handle`].
+    pub fn router(&self) -> Router {
+        let svc = self.clone();
+        Router::new().fallback(move |req: Request<Body>| {
+            let svc = svc.clone();
+            async move { svc.handle(req).await }
+        })
+    }
+
+    /// The permission seam: what an authenticated key may do. Single-tenant today: every key
+    /// may do everything.
+    fn authorize(&self, _verified: &Verified, _op: Operation) -> Result<(), S3Error> {
+        Ok(())
+    }
+
+    /// Answers one S3 request.
+    pub async fn handle(&self, req: Request<Body>) -> Response {
+        let started = Instant::now();
+        let request_id = request_id();
+        let (parts, body) = req.into_parts();
+        let bytes_in = headers::header(&parts.headers, "content-length")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        let resource = parts.uri.path().to_owned();
+        let is_head = parts.method == Method::HEAD;
+        let mut op_name = "Unknown";
+        let mut bucket = String::new();
+        let mut key = String::new();
+        let result = async {
+            let host = parts
+                .headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .or(parts.uri.host());
+            let target = request::target(host, parts.uri.path(), &self.inner.config.domains)?;
+            bucket = target
+                .bucket
+                .as_ref()
+                .map(|b| b.to_string())
+                .unwrap_or_default();
+            key = target
+                .key
+                .as_ref()
+                .map(|k| k.to_string())
+                .unwrap_or_default();
+            let raw_query = parts.uri.query().unwrap_or("");
+            let query = request::Query::parse(raw_query);
+            let has_copy_source = parts.headers.contains_key("x-amz-copy-source");
+            let verified =
+                self.authenticate(&parts.method, parts.uri.path(), raw_query, &parts.headers)?;
+            let op = request::classify(&parts.method, &target, &query, has_copy_source)?;
+            op_name = op.name();
+            self.authorize(&verified, op)?;
+            let ctx = Ctx {
+                engine: self.inner.engine.clone(),
+                request_id: request_id.clone(),
+                method: parts.method.clone(),
+                target,
+                query,
+                headers: parts.headers.clone(),
+                verified,
+            };
+            ops::dispatch(&ctx, op, body).await
+        }
+        .await;
+        let mut resp = match result {
+            Ok(resp) => resp,
+            Err(e) => {
+                if e.code.status().is_server_error() {
+                    tracing::warn!(request_id = %request_id, error = %e, "request failed");
+                }
+                e.into_response(&resource, &request_id, is_head)
+            }
+        };
+        let h = resp.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            h.insert("x-amz-request-id", v.clone());
+            h.insert("x-amz-id-2", v);
+        }
+        h.insert(http::header::SERVER, HeaderValue::from_static("Stratum"));
+        let status = resp.status().as_u16();
+        let bytes_out = headers::header(resp.headers(), "content-length")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        let latency = started.elapsed();
+        record(op_name, status, bytes_in, bytes_out, latency);
+        tracing::info!(
+            target: "stratum::access",
+            request_id = %request_id,
+            operation = op_name,
+            method = %parts.method,
+            bucket = %bucket,
+            key = %key,
+            status,
+            bytes_in,
+            bytes_out,
+            latency_ms = latency.as_secs_f64() * 1000.0,
+        );
+        resp
+    }
+
+    fn authenticate(
+        &self,
+        method: &Method,
+        path: &str,
+        query: &str,
+        headers: &HeaderMap,
+    ) -> Result<Verified, S3Error> {
+        let pairs: Vec<(&str, &str)> = headers
+            .iter()
+            .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v)))
+            .collect();
+        let signed = SignedRequest {
+            method: method.as_str(),
+            path,
+            query,
+            headers: &pairs,
+        };
+        let verified = verify_request(
+            self.inner.credentials.as_ref(),
+            &self.inner.verifier,
+            &signed,
+            SystemTime::now(),
+        )?;
+        verified.ok_or_else(|| S3Error::new(S3ErrorCode::AccessDenied, "Access Denied"))
+    }
+}
+
+/// A request id: 16 upper-case hex digits, unique enough to find one line in the logs.
+fn request_id() -> String {
+    let id = uuid::Uuid::new_v4();
+    hex::encode_upper(&id.as_bytes()[..8])
+}
+
+/// Per-request metrics through the `metrics` facade; the binary installs the exporter.
+fn record(
+    op: &'static str,
+    status: u16,
+    bytes_in: u64,
+    bytes_out: u64,
+    latency: std::time::Duration,
+) {
+    let status = status.to_string();
+    metrics::counter!("stratum_s3_requests_total", "operation" => op, "status" => status)
+        .increment(1);
+    metrics::histogram!("stratum_s3_request_duration_seconds", "operation" => op)
+        .record(latency.as_secs_f64());
+    metrics::counter!("stratum_s3_received_bytes_total", "operation" => op).increment(bytes_in);
+    metrics::counter!("stratum_s3_sent_bytes_total", "operation" => op).increment(bytes_out);
+}
