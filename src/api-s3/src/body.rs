@@ -113,7 +113,7 @@ enum Check {
     None,
     Sha256(BodyHashCheck),
     Chunked {
-        decoder: ChunkedDecoder,
+        decoder: Box<ChunkedDecoder>,
         trailing: Option<(ChecksumAlgorithm, TrailingChecksums)>,
     },
 }
@@ -148,7 +148,13 @@ pub fn request_body(
             length,
             trailing: trailing.clone(),
         };
-        (Check::Chunked { decoder, trailing }, info)
+        (
+            Check::Chunked {
+                decoder: Box::new(decoder),
+                trailing,
+            },
+            info,
+        )
     } else {
         let check = match verified.body_check() {
             Some(c) => Check::Sha256(c),

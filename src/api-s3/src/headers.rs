@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use stratum_core::{limits, ChecksumAlgorithm, ChecksumValue, Tier};
+use stratum_engine::PutCondition;
 use stratum_engine::{ObjectInfo, PutOptions};
-use stratum_metadata::PutCondition;
 
 use crate::body::parse_checksum;
 use crate::error::{S3Error, S3ErrorCode};
@@ -149,11 +149,12 @@ pub fn write_condition(headers: &HeaderMap) -> Result<PutCondition, S3Error> {
     }
 }
 
+/// Header name/value pairs as the engine stores them.
+pub type Pairs = Vec<(String, String)>;
+
 /// Content type, stored headers and user metadata of a write; MetadataTooLarge past 2 KB of
 /// user metadata.
-pub fn object_metadata(
-    headers: &HeaderMap,
-) -> Result<(Option<String>, Vec<(String, String)>, Vec<(String, String)>), S3Error> {
+pub fn object_metadata(headers: &HeaderMap) -> Result<(Option<String>, Pairs, Pairs), S3Error> {
     let content_type = header(headers, "content-type").map(str::to_owned);
     let mut stored = Vec::new();
     for name in STORED_HEADERS {
@@ -254,25 +255,38 @@ pub fn object_headers(info: &ObjectInfo, map: &mut HeaderMap, with_checksums: bo
     insert(map, "x-amz-storage-class", storage_class(info.tier));
     insert(map, "accept-ranges", "bytes");
     if with_checksums {
-        checksum_headers(&info.checksums, !info.part_sizes.is_empty(), map);
+        checksum_headers(&info.checksums, info.part_sizes.len(), map);
     }
 }
 
-/// `x-amz-checksum-*` headers for stored checksums; a multipart object's are composite
-/// (`<base64>-<parts>`) and say so in `x-amz-checksum-type`.
-pub fn checksum_headers(checksums: &[ChecksumValue], composite_parts: bool, map: &mut HeaderMap) {
+/// `x-amz-checksum-*` headers for stored checksums. A multipart object's (`parts > 0`) are
+/// composite, `<base64>-<parts>`, and `x-amz-checksum-type` says which kind it is.
+pub fn checksum_headers(checksums: &[ChecksumValue], parts: usize, map: &mut HeaderMap) {
     for c in checksums {
         let name = format!(
             "x-amz-checksum-{}",
             c.algorithm.aws_name().to_ascii_lowercase()
         );
-        insert(map, &name, &checksum_text(c, composite_parts));
+        insert(map, &name, &checksum_text(c, parts));
+    }
+    if !checksums.is_empty() {
+        let kind = if parts > 0 {
+            "COMPOSITE"
+        } else {
+            "FULL_OBJECT"
+        };
+        insert(map, "x-amz-checksum-type", kind);
     }
 }
 
-/// A checksum as base64 text.
-pub fn checksum_text(c: &ChecksumValue, _composite: bool) -> String {
-    base64::engine::general_purpose::STANDARD.encode(&c.digest)
+/// A checksum as S3 prints it: base64, with `-<parts>` for a multipart object's composite.
+pub fn checksum_text(c: &ChecksumValue, parts: usize) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&c.digest);
+    if parts > 0 {
+        format!("{b64}-{parts}")
+    } else {
+        b64
+    }
 }
 
 /// What the read conditionals decide.

@@ -77,12 +77,12 @@ struct Inner {
 /// Everything a handler knows about its request.
 pub(crate) struct Ctx {
     pub engine: Engine,
-    pub request_id: String,
-    pub method: Method,
     pub target: request::Target,
     pub query: request::Query,
     pub headers: HeaderMap,
     pub verified: Verified,
+    /// The region this server answers for (`S3Config::region`).
+    pub region: String,
 }
 
 impl S3Service {
@@ -154,12 +154,11 @@ impl S3Service {
             self.authorize(&verified, op)?;
             let ctx = Ctx {
                 engine: self.inner.engine.clone(),
-                request_id: request_id.clone(),
-                method: parts.method.clone(),
                 target,
                 query,
                 headers: parts.headers.clone(),
                 verified,
+                region: self.inner.config.region.clone(),
             };
             ops::dispatch(&ctx, op, body).await
         }

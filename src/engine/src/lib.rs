@@ -52,7 +52,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use stratum_codec::Encoder;
 use stratum_core::config::EngineConfig;
 use stratum_core::{BucketName, ChecksumAlgorithm, ChecksumValue, ObjectKey, StripeRef, Tier};
-use stratum_metadata::{BucketRecord, MetadataStore, ObjectRecord, PutCondition, SledStore};
+use stratum_metadata::{BucketRecord, MetadataStore, SledStore};
 use stratum_storage::{RecordKind, RecoveryReport, Storage, VolumeKind};
 use tokio::sync::mpsc;
 
@@ -63,7 +63,9 @@ pub use maintenance::{CompactionReport, OpenReport, RebuildReport};
 pub use multipart::{CompletedPart, ListPartsPage, ListUploadsPage, PartInfo};
 pub use objects::{CopyOptions, MetadataDirective};
 pub use records::VolumeRecord;
-pub use stratum_metadata::{ListPage, ListParams, PartRecord, UploadRecord};
+pub use stratum_metadata::{
+    ListPage, ListParams, ObjectRecord, PartRecord, PutCondition, UploadRecord,
+};
 pub use stratum_storage::ScrubReport;
 
 /// Engine records up to this size are erasure-coded on the calling task (see

@@ -11,6 +11,7 @@ use crate::xml::XML_BODY_MAX;
 use crate::Ctx;
 
 mod bucket;
+mod copy_source;
 mod delete_objects;
 mod list;
 mod multipart;
