@@ -176,7 +176,9 @@ impl Engine {
         .map_err(|_| EngineError::Unavailable("the part task panicked"))?
     }
 
-    /// UploadPartCopy: a part made from a byte range (or all) of an existing object.
+    /// UploadPartCopy: a part made from a byte range (or all) of an existing object. With
+    /// `source_etag`, the version read must carry that ETag (the copy-source conditions were
+    /// checked against it), else PreconditionFailed.
     #[allow(clippy::too_many_arguments)]
     pub async fn upload_part_copy(
         &self,
@@ -187,9 +189,13 @@ impl Engine {
         src_bucket: &BucketName,
         src_key: &ObjectKey,
         range: Option<RangeSpec>,
+        source_etag: Option<&str>,
     ) -> Result<PartInfo> {
         self.upload_of(bucket, key, id).await?;
         let source = self.get_object(src_bucket, src_key, range).await?;
+        if source_etag.is_some_and(|etag| etag != source.info.etag) {
+            return Err(EngineError::PreconditionFailed);
+        }
         let len = source
             .range
             .map_or(source.info.size, |(start, end)| end - start);
@@ -228,7 +234,7 @@ impl Engine {
         }
         let stored = self.all_parts(id).await?;
         let mut chosen = Vec::with_capacity(parts.len());
-        for (i, p) in parts.iter().enumerate() {
+        for p in &parts {
             let found = stored
                 .binary_search_by_key(&p.part_number, |s| s.part_number)
                 .ok()
@@ -239,12 +245,16 @@ impl Engine {
                     part_number: p.part_number,
                 });
             };
-            if i + 1 < parts.len() && found.size < limits::PART_BYTES_MIN {
-                return Err(EngineError::EntityTooSmall {
-                    part_number: p.part_number,
-                });
-            }
             chosen.push(found.clone());
+        }
+        // Sizes only once every part is known to exist, as S3 reports InvalidPart first.
+        if let Some(small) = chosen[..chosen.len() - 1]
+            .iter()
+            .find(|p| p.size < limits::PART_BYTES_MIN)
+        {
+            return Err(EngineError::EntityTooSmall {
+                part_number: small.part_number,
+            });
         }
         let size: u64 = chosen.iter().map(|p| p.size).sum();
         if size > limits::OBJECT_BYTES_MAX {

@@ -207,7 +207,17 @@ pub(crate) async fn upload_part_copy(ctx: &Ctx) -> Result<Response, S3Error> {
         .transpose()?;
     let part = ctx
         .engine
-        .upload_part_copy(bucket, key, &id, part_number, &src_bucket, &src_key, range)
+        .upload_part_copy(
+            bucket,
+            key,
+            &id,
+            part_number,
+            &src_bucket,
+            &src_key,
+            range,
+            // The version copied must be the one the conditions and range were checked on.
+            Some(&info.etag),
+        )
         .await?;
     let now_ms = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
