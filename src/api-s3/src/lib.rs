@@ -15,6 +15,7 @@
 //! the engine, never storage or metadata directly. Permission is single-tenant: every valid
 //! key may do everything (the permission seam is [`S3Service::authorize`]).
 
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -25,6 +26,7 @@ use http::{HeaderMap, HeaderValue, Method, Request};
 use stratum_auth::{verify_request, CredentialStore, SignedRequest, Verified, VerifierConfig};
 use stratum_engine::Engine;
 
+mod access;
 pub mod body;
 pub mod error;
 pub mod headers;
@@ -119,12 +121,11 @@ impl S3Service {
         let started = Instant::now();
         let request_id = request_id();
         let (parts, body) = req.into_parts();
-        let bytes_in = headers::header(&parts.headers, "content-length")
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
+        let bytes_in = Arc::new(AtomicU64::new(0));
+        let body = Body::new(access::Counted::new(body, bytes_in.clone()));
         let resource = parts.uri.path().to_owned();
         let is_head = parts.method == Method::HEAD;
-        let mut op_name = "Unknown";
+        let mut operation = "Unknown";
         let mut bucket = String::new();
         let mut key = String::new();
         let result = async {
@@ -150,7 +151,7 @@ impl S3Service {
             let verified =
                 self.authenticate(&parts.method, parts.uri.path(), raw_query, &parts.headers)?;
             let op = request::classify(&parts.method, &target, &query, has_copy_source)?;
-            op_name = op.name();
+            operation = op.name();
             self.authorize(&verified, op)?;
             let ctx = Ctx {
                 engine: self.inner.engine.clone(),
@@ -163,7 +164,7 @@ impl S3Service {
             ops::dispatch(&ctx, op, body).await
         }
         .await;
-        let mut resp = match result {
+        let resp = match result {
             Ok(resp) => resp,
             Err(e) => {
                 if e.code.status().is_server_error() {
@@ -172,31 +173,27 @@ impl S3Service {
                 e.into_response(&resource, &request_id, is_head)
             }
         };
-        let h = resp.headers_mut();
+        let (mut head, body) = resp.into_parts();
         if let Ok(v) = HeaderValue::from_str(&request_id) {
-            h.insert("x-amz-request-id", v.clone());
-            h.insert("x-amz-id-2", v);
+            head.headers.insert("x-amz-request-id", v.clone());
+            head.headers.insert("x-amz-id-2", v);
         }
-        h.insert(http::header::SERVER, HeaderValue::from_static("Stratum"));
-        let status = resp.status().as_u16();
-        let bytes_out = headers::header(resp.headers(), "content-length")
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
-        let latency = started.elapsed();
-        record(op_name, status, bytes_in, bytes_out, latency);
-        tracing::info!(
-            target: "stratum::access",
-            request_id = %request_id,
-            operation = op_name,
-            method = %parts.method,
-            bucket = %bucket,
-            key = %key,
-            status,
+        head.headers
+            .insert(http::header::SERVER, HeaderValue::from_static("Stratum"));
+        let bytes_out = Arc::new(AtomicU64::new(0));
+        let record = access::AccessRecord {
+            request_id,
+            operation,
+            method: parts.method,
+            bucket,
+            key,
+            status: head.status.as_u16(),
+            started,
             bytes_in,
-            bytes_out,
-            latency_ms = latency.as_secs_f64() * 1000.0,
-        );
-        resp
+            bytes_out: bytes_out.clone(),
+        };
+        let body = access::Logged::new(access::Counted::new(body, bytes_out), record);
+        Response::from_parts(head, Body::new(body))
     }
 
     fn authenticate(
@@ -230,21 +227,4 @@ impl S3Service {
 fn request_id() -> String {
     let id = uuid::Uuid::new_v4();
     hex::encode_upper(&id.as_bytes()[..8])
-}
-
-/// Per-request metrics through the `metrics` facade; the binary installs the exporter.
-fn record(
-    op: &'static str,
-    status: u16,
-    bytes_in: u64,
-    bytes_out: u64,
-    latency: std::time::Duration,
-) {
-    let status = status.to_string();
-    metrics::counter!("stratum_s3_requests_total", "operation" => op, "status" => status)
-        .increment(1);
-    metrics::histogram!("stratum_s3_request_duration_seconds", "operation" => op)
-        .record(latency.as_secs_f64());
-    metrics::counter!("stratum_s3_received_bytes_total", "operation" => op).increment(bytes_in);
-    metrics::counter!("stratum_s3_sent_bytes_total", "operation" => op).increment(bytes_out);
 }
