@@ -15,6 +15,9 @@ cargo fmt --all -- --check
 echo "== clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+echo "== end-to-end clients (awscli, boto3, rclone into target/e2e-venv)"
+./scripts/e2e-deps.sh
+
 echo "== tests (unit, integration, crash, model, benches at toy size)"
 cargo test --workspace --all-targets --no-fail-fast
 

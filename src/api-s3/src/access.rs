@@ -3,7 +3,7 @@
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -84,10 +84,11 @@ impl Drop for AccessRecord {
     }
 }
 
-/// A response body that emits its [`AccessRecord`] once finished or dropped.
+/// A response body that emits its [`AccessRecord`] as soon as it is known to be complete
+/// (its last frame sent, or empty from the start), or when dropped (the client went away).
 pub(crate) struct Logged {
     inner: Counted,
-    _record: AccessRecord,
+    record: Mutex<Option<AccessRecord>>,
 }
 
 impl Logged {
@@ -95,8 +96,14 @@ impl Logged {
     pub(crate) fn new(inner: Counted, record: AccessRecord) -> Self {
         Logged {
             inner,
-            _record: record,
+            record: Mutex::new(Some(record)),
         }
+    }
+
+    /// Emits the record now (dropping it writes the line).
+    fn finish(&self) {
+        let record = self.record.lock().map(|mut r| r.take());
+        drop(record);
     }
 }
 
@@ -108,11 +115,19 @@ impl HttpBody for Logged {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.finish();
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        let end = self.inner.is_end_stream();
+        if end {
+            self.finish();
+        }
+        end
     }
 
     fn size_hint(&self) -> SizeHint {

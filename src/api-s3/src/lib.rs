@@ -15,7 +15,7 @@
 //! the engine, never storage or metadata directly. Permission is single-tenant: every valid
 //! key may do everything (the permission seam is [`S3Service::authorize`]).
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -125,6 +125,10 @@ impl S3Service {
         let body = Body::new(access::Counted::new(body, bytes_in.clone()));
         let resource = parts.uri.path().to_owned();
         let is_head = parts.method == Method::HEAD;
+        let expects_continue = parts
+            .headers
+            .get(http::header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         let mut operation = "Unknown";
         let mut bucket = String::new();
         let mut key = String::new();
@@ -148,10 +152,15 @@ impl S3Service {
             let raw_query = parts.uri.query().unwrap_or("");
             let query = request::Query::parse(raw_query);
             let has_copy_source = parts.headers.contains_key("x-amz-copy-source");
+            // Classified before authentication so the access log names the operation even
+            // when authentication fails; authentication errors still take precedence.
+            let op = request::classify(&parts.method, &target, &query, has_copy_source);
+            if let Ok(op) = &op {
+                operation = op.name();
+            }
             let verified =
                 self.authenticate(&parts.method, parts.uri.path(), raw_query, &parts.headers)?;
-            let op = request::classify(&parts.method, &target, &query, has_copy_source)?;
-            operation = op.name();
+            let op = op?;
             self.authorize(&verified, op)?;
             let ctx = Ctx {
                 engine: self.inner.engine.clone(),
@@ -180,6 +189,13 @@ impl S3Service {
         }
         head.headers
             .insert(http::header::SERVER, HeaderValue::from_static("Stratum"));
+        if expects_continue && bytes_in.load(Ordering::Relaxed) == 0 {
+            // The client waited for `100 Continue` and got the final answer instead. Some
+            // clients (botocore before 1.44, boto/botocore#3755) then misread the next
+            // response on the same connection, so this one is the connection's last.
+            head.headers
+                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
         let bytes_out = Arc::new(AtomicU64::new(0));
         let record = access::AccessRecord {
             request_id,

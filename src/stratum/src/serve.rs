@@ -17,6 +17,7 @@ use anyhow::{bail, Context};
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use stratum_api_s3::{S3Config, S3Service};
@@ -149,6 +150,15 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 
     // 6. Serve.
     let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
+    // TCP_NODELAY: a streamed response goes out as head then body in separate writes; with
+    // Nagle's algorithm the body waits for the client's delayed ACK of the head (40 ms on
+    // Linux), which capped small GETs near 730 req/s on 32 connections
+    // (benches/runs/2026-11-23-s3/nagle-strace.txt).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "setting TCP_NODELAY failed");
+        }
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = shutdown_rx.wait_for(|s| *s).await;
     });
