@@ -45,6 +45,7 @@ mod objects;
 mod pins;
 mod put;
 mod records;
+mod usage;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -67,6 +68,7 @@ pub use stratum_metadata::{
     ListPage, ListParams, ObjectRecord, PartRecord, PutCondition, UploadRecord,
 };
 pub use stratum_storage::ScrubReport;
+pub use usage::Usage;
 
 /// Engine records up to this size are erasure-coded on the calling task (see
 /// `Engine::encode_record`).
@@ -89,6 +91,8 @@ pub(crate) struct Inner {
     pub(crate) repairs: mpsc::UnboundedSender<(Tier, StripeRef)>,
     /// PUT commits waiting for the next metadata batch.
     pub(crate) commits: std::sync::mpsc::Sender<committer::CommitRequest>,
+    /// Objects and logical bytes in the index.
+    pub(crate) usage: usage::UsageCounters,
 }
 
 /// What a PUT (or CreateMultipartUpload) stores besides the bytes.
@@ -254,6 +258,7 @@ impl Engine {
                 pins: Arc::new(pins::Pins::default()),
                 repairs,
                 commits,
+                usage: usage::UsageCounters::default(),
             }),
         };
         tokio::spawn(maintenance::healer(
@@ -261,6 +266,7 @@ impl Engine {
             repair_rx,
         ));
         let report = engine.reclaim_orphans(recovery).await?;
+        engine.recount_usage().await?;
         Ok((engine, report))
     }
 
@@ -277,6 +283,19 @@ impl Engine {
     /// The metadata store (for maintenance tools and tests).
     pub fn metadata(&self) -> &Arc<dyn MetadataStore> {
         &self.inner.meta
+    }
+
+    /// Objects and logical bytes in the index, without a scan.
+    pub fn usage(&self) -> Usage {
+        self.inner.usage.snapshot()
+    }
+
+    /// Counts the index afresh (on open and after a rebuild).
+    pub(crate) async fn recount_usage(&self) -> Result<()> {
+        let inner = self.inner.clone();
+        let usage = blocking(move || usage::count(inner.meta.as_ref())).await?;
+        self.inner.usage.set(usage);
+        Ok(())
     }
 
     /// Creates a bucket. Its creation is recorded in a volume too, for index rebuilds.

@@ -341,7 +341,7 @@ impl Engine {
     pub async fn rebuild_index(&self) -> Result<RebuildReport> {
         let inner = self.inner.clone();
         let tiers = self.tiers();
-        blocking(move || {
+        let report = blocking(move || {
             let mut report = RebuildReport::default();
             // Pass 1: every engine record of every volume, and the writes that were aborted
             // (an `Aborted` record may sit in a later volume than the header it voids).
@@ -437,7 +437,9 @@ impl Engine {
             inner.meta.flush()?;
             Ok(report)
         })
-        .await
+        .await?;
+        self.recount_usage().await?;
+        Ok(report)
     }
 }
 

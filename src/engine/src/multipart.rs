@@ -314,6 +314,9 @@ impl Engine {
                     return Err(e);
                 }
             };
+            if outcome.applied {
+                this.inner.usage.put(&record, outcome.replaced.as_ref());
+            }
             let mut freed: Vec<_> = removed
                 .iter()
                 .flat_map(|p| location_volumes(&p.location))

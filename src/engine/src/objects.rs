@@ -98,6 +98,7 @@ impl Engine {
         let removed =
             blocking(move || Ok(inner.meta.delete_object_before(&b, &k, seq, &cond)?)).await?;
         if let Some(old) = &removed {
+            self.inner.usage.removed(old);
             self.free_unreferenced(record_volumes(old)).await;
         }
         Ok(removed.is_some())

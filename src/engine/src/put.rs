@@ -367,6 +367,9 @@ impl Engine {
             }
             Ok(outcome) => {
                 failpoint::hit("put.meta_committed");
+                if outcome.applied {
+                    self.inner.usage.put(&record, outcome.replaced.as_ref());
+                }
                 let mut freed = Vec::new();
                 if !outcome.applied {
                     // A write with a higher sequence already won: ours is dead on arrival.

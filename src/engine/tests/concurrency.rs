@@ -126,4 +126,15 @@ async fn parallel_writers_last_writer_wins_and_reads_are_never_torn() {
         v.into_iter().filter(|(_, b)| *b > 0).collect::<Vec<_>>()
     };
     assert_eq!(nonzero(incremental), nonzero(recomputed));
+    // The running object and byte totals match a count of the index.
+    let running = engine.usage();
+    let mut objects = 0;
+    let mut bytes = 0;
+    for k in keys {
+        if let Ok(head) = engine.head_object(&b, &key(k)).await {
+            objects += 1;
+            bytes += head.size;
+        }
+    }
+    assert_eq!((running.objects, running.logical_bytes), (objects, bytes));
 }

@@ -6,7 +6,7 @@ use common::*;
 use stratum_core::{ChecksumAlgorithm, Tier};
 use stratum_engine::{
     checksum_of, CompletedPart, CopyOptions, EngineError, ListParams, MetadataDirective,
-    PutOptions, RangeSpec, TrailingChecksums,
+    PutOptions, RangeSpec, TrailingChecksums, Usage,
 };
 use stratum_metadata::PutCondition;
 use stratum_storage::VolumeKind;
@@ -892,4 +892,45 @@ async fn a_read_that_reconstructs_schedules_the_repair() {
     }
     assert!(healed, "the healer rewrote the damaged piece");
     assert_eq!(engine.scrub(Tier::Hot).await.unwrap().pieces_lost, 0);
+}
+
+#[tokio::test]
+async fn usage_totals_follow_puts_overwrites_deletes_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path()).await;
+    let b = bucket("usage");
+    engine.create_bucket(&b).await.unwrap();
+    assert_eq!(engine.usage(), Usage::default());
+    put(&engine, &b, "a", &data(1000, 1, true)).await;
+    put(&engine, &b, "b", &data(5_000_000, 2, false)).await;
+    assert_eq!(engine.usage().objects, 2);
+    assert_eq!(engine.usage().logical_bytes, 5_001_000);
+    // An overwrite changes bytes, not the count.
+    put(&engine, &b, "a", &data(10, 3, true)).await;
+    assert_eq!(engine.usage().logical_bytes, 5_000_010);
+    engine
+        .delete_object(&b, &key("b"), PutCondition::None)
+        .await
+        .unwrap();
+    // Deleting a missing key changes nothing.
+    engine
+        .delete_object(&b, &key("b"), PutCondition::None)
+        .await
+        .unwrap();
+    assert_eq!(
+        engine.usage(),
+        Usage {
+            objects: 1,
+            logical_bytes: 10
+        }
+    );
+    drop(engine);
+    let engine = open(dir.path()).await;
+    assert_eq!(
+        engine.usage(),
+        Usage {
+            objects: 1,
+            logical_bytes: 10
+        }
+    );
 }

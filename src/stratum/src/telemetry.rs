@@ -77,12 +77,12 @@ fn describe() {
     describe_counter!(
         "stratum_s3_received_bytes_total",
         Unit::Bytes,
-        "Request body bytes announced by clients, by operation"
+        "Request body bytes read from clients, by operation"
     );
     describe_counter!(
         "stratum_s3_sent_bytes_total",
         Unit::Bytes,
-        "Response body bytes announced to clients, by operation"
+        "Response body bytes sent to clients, by operation"
     );
     describe_gauge!(
         "stratum_tier_stored_bytes",
@@ -95,6 +95,12 @@ fn describe() {
         "Stripe bytes of a tier still referenced by objects; the rest awaits compaction"
     );
     describe_gauge!("stratum_tier_volumes", "Volumes in a tier");
+    describe_gauge!("stratum_objects", "Objects in the index");
+    describe_gauge!(
+        "stratum_logical_bytes",
+        Unit::Bytes,
+        "Original bytes of all objects, as clients stored them (compare stratum_tier_live_bytes)"
+    );
     describe_counter!(
         "stratum_storage_sync_rounds_total",
         "fdatasync rounds since start"
@@ -162,6 +168,9 @@ pub async fn refresh_gauges(engine: &Engine) {
             metrics::gauge!("stratum_tier_live_bytes", "tier" => name).set(live as f64);
             metrics::gauge!("stratum_tier_volumes", "tier" => name).set(volumes.len() as f64);
         }
+        let usage = engine.usage();
+        metrics::gauge!("stratum_objects").set(usage.objects as f64);
+        metrics::gauge!("stratum_logical_bytes").set(usage.logical_bytes as f64);
         let stats = engine.storage().stats();
         metrics::counter!("stratum_storage_sync_rounds_total").absolute(stats.sync_rounds);
         metrics::counter!("stratum_storage_commit_batches_total").absolute(stats.commit_batches);

@@ -159,6 +159,7 @@ fn serves_health_metrics_and_s3_then_stops_on_sigterm() {
     let (status, metrics) = http(&server.addr, "GET", "/metrics", &[]);
     assert_eq!(status, 200);
     assert!(metrics.contains("stratum_up 1"), "{metrics}");
+    assert!(metrics.contains("stratum_logical_bytes"), "{metrics}");
     assert!(metrics.contains("stratum_s3_requests_total"), "{metrics}");
     assert!(
         metrics.contains("stratum_s3_request_duration_seconds_bucket"),
