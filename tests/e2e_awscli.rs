@@ -334,8 +334,32 @@ fn presigned_get(server: &Server) {
         ],
     )
     .ok();
-    // awscli v1 presigns with SigV2 unless told `s3.signature_version = s3v4` (v2 presigns
-    // with SigV4, which is what Stratum verifies), so these two commands get that config.
+    // awscli v1 presigns with SigV2 by default; Stratum verifies those too.
+    let url = aws(
+        server,
+        &[
+            "s3",
+            "presign",
+            &format!("s3://{bucket}/some dir/obj+1.bin"),
+        ],
+    );
+    let url = url.ok().trim().to_string();
+    assert!(
+        url.contains("AWSAccessKeyId="),
+        "a SigV2 presigned URL: {url}"
+    );
+    let resp = http::get_url(&url).unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    assert_eq!(
+        resp.status,
+        200,
+        "SigV2 presigned GET {url}:\n{}",
+        resp.describe()
+    );
+    assert!(
+        resp.body == body,
+        "SigV2 presigned GET returned other bytes"
+    );
+    // awscli v2 presigns with SigV4, as does v1 told `s3.signature_version = s3v4`.
     let config = dir.join("aws-config-s3v4");
     write(&config, b"[default]\ns3 =\n    signature_version = s3v4\n");
     let env = [("AWS_CONFIG_FILE", p(&config))];

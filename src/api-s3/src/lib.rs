@@ -90,7 +90,8 @@ pub(crate) struct Ctx {
 impl S3Service {
     /// The API over `engine`, checking signatures against `credentials`.
     pub fn new(engine: Engine, credentials: Arc<dyn CredentialStore>, config: S3Config) -> Self {
-        let verifier = VerifierConfig::new(config.region.clone());
+        let verifier = VerifierConfig::new(config.region.clone())
+            .with_virtual_host_domains(config.domains.clone());
         S3Service {
             inner: Arc::new(Inner {
                 engine,

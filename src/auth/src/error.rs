@@ -49,7 +49,8 @@ pub enum AuthError {
         /// The value this server expects.
         expected: String,
     },
-    /// The presigned query parameters are missing, malformed or out of range
+    /// The presigned query parameters (SigV4 `X-Amz-*`, or SigV2 `AWSAccessKeyId`,
+    /// `Signature`, `Expires`) are missing, malformed or out of range
     /// (S3 `AuthorizationQueryParametersError`).
     #[error("malformed presigned query parameters: {reason}")]
     AuthorizationQueryParametersError {
@@ -59,7 +60,8 @@ pub enum AuthError {
     /// The request carries both header and query authentication (S3 `InvalidArgument`).
     #[error("only one auth mechanism allowed")]
     MultipleAuthMechanisms,
-    /// The request uses an authentication scheme other than SigV4, e.g. SigV2 (S3 `InvalidRequest`).
+    /// The `Authorization` header uses a scheme other than SigV4, e.g. the SigV2 header
+    /// `AWS key:signature` (S3 `InvalidRequest`). SigV2 presigned URLs are supported.
     #[error("unsupported authorization scheme; use AWS4-HMAC-SHA256")]
     UnsupportedAuthScheme,
     /// No valid `X-Amz-Date` (or `Date`) header (S3 `AccessDenied`).
@@ -83,7 +85,8 @@ pub enum AuthError {
     /// The request time is more than the allowed skew from the server clock (S3 `RequestTimeTooSkewed`).
     #[error("the difference between the request time and the server time is too large")]
     RequestTimeTooSkewed,
-    /// A presigned URL whose `X-Amz-Date + X-Amz-Expires` is past (S3 `AccessDenied`, "Request has expired").
+    /// A presigned URL whose `X-Amz-Date + X-Amz-Expires` (SigV4) or `Expires` (SigV2) is past
+    /// (S3 `AccessDenied`, "Request has expired").
     #[error("request has expired")]
     PresignedExpired,
     /// A presigned URL dated in the future beyond the allowed skew (S3 `AccessDenied`, "Request is not valid yet").

@@ -1,9 +1,14 @@
-//! AWS Signature Version 4 for Stratum: the signature check and the key-lookup seam.
+//! AWS request authentication for Stratum (Signature Version 4, and Signature Version 2
+//! presigned URLs): the signature check and the key-lookup seam.
 //!
 //! This crate owns the first two of the three auth seams. The *signature check* rebuilds a
 //! request's canonical form exactly as S3 does ([`canonical`]), derives the signing key and
 //! compares signatures ([`signing`]), for the `Authorization` header and presigned URLs
-//! ([`verify`]), and for `aws-chunked` bodies while they stream ([`chunk`], decoded by [`chunked`]). *Key lookup* is
+//! ([`verify`]), and for `aws-chunked` bodies while they stream ([`chunk`], decoded by [`chunked`]).
+//! Legacy SigV2 presigned URLs (`?AWSAccessKeyId=..&Signature=..&Expires=..`, the default of
+//! boto3's `generate_presigned_url` and awscli v1's `presign`) are checked too ([`sigv2`]);
+//! the SigV2 `Authorization` header is refused. The decisions (no payload signing, a seven-day
+//! bound on `Expires`) are written down in [`verify`]. *Key lookup* is
 //! the [`CredentialStore`] trait, implemented by the binary over the metadata keys tree.
 //! The third seam, *permission*, belongs to the S3 layer: this crate says who signed, never
 //! what they may do.
@@ -43,6 +48,7 @@ pub mod chunked;
 pub mod credentials;
 pub mod error;
 pub mod signing;
+pub mod sigv2;
 pub mod verify;
 
 pub use chunk::{BodyHashCheck, ChunkVerifier, PayloadHasher};
@@ -52,8 +58,9 @@ pub use chunked::{
 };
 pub use credentials::{CredentialStore, MemoryCredentialStore, SecretKey};
 pub use error::{AuthError, ScopePart};
+pub use sigv2::PresignedV2Params;
 pub use verify::{
-    verify_header, verify_presigned, verify_request, AuthMechanism, AuthorizationHeader,
-    PayloadMode, SignedRequest, Verified, VerifierConfig, CLOCK_SKEW_MAX,
+    verify_header, verify_presigned, verify_presigned_v2, verify_request, AuthMechanism,
+    AuthorizationHeader, PayloadMode, SignedRequest, Verified, VerifierConfig, CLOCK_SKEW_MAX,
     PRESIGNED_EXPIRES_MAX_SECS,
 };

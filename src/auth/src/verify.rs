@@ -1,11 +1,31 @@
-//! The signature check for whole requests: the `Authorization` header form and the presigned
-//! query-string form, and the dispatch between them.
+//! The signature check for whole requests: the SigV4 `Authorization` header form, the SigV4
+//! presigned query-string form, the legacy SigV2 presigned query-string form, and the dispatch
+//! between them.
 //!
 //! The check needs only the request line and headers, never the body: it returns a
 //! [`Verified`] that says how the body is protected ([`PayloadMode`]) and hands out the
 //! streaming checks ([`ChunkVerifier`], [`BodyHashCheck`]) the S3 layer runs as bytes arrive.
+//!
+//! SigV2 decisions (see [`crate::sigv2`] for the canonicalization):
+//!
+//! * Only presigned URLs (`?AWSAccessKeyId=..&Signature=..&Expires=..`) are accepted; they are
+//!   what boto3's `generate_presigned_url` and `aws s3 presign` (awscli v1) make by default.
+//!   A SigV2 `Authorization: AWS <key>:<signature>` header stays refused with
+//!   [`AuthError::UnsupportedAuthScheme`], as in every AWS region opened since 2014: no default
+//!   client sends it (they sign headers with SigV4), and refusing it keeps the HMAC-SHA1 surface
+//!   to the one form that needs it.
+//! * `Expires` is an absolute unix time. The URL is valid while `now <= Expires`; after that,
+//!   [`AuthError::PresignedExpired`]. AWS sets no upper bound on a v2 `Expires`; we refuse one
+//!   more than [`PRESIGNED_EXPIRES_MAX_SECS`] (seven days, the SigV4 limit) plus the allowed
+//!   clock skew after `now`, with [`AuthError::AuthorizationQueryParametersError`], so that no
+//!   presigned URL of either version outlives seven days. A v2 URL carries no signing time, so
+//!   the bound is on `Expires - now`: a URL made to last 30 days is refused until its last
+//!   seven days.
+//! * The payload is never signed ([`PayloadMode::Unsigned`]) and there is no chunk signing.
+//! * A virtual-hosted-style request's bucket is found only for the domains listed in
+//!   [`VerifierConfig::virtual_host_domains`]; elsewhere the path is taken as path-style.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::canonical::{
     canonical_headers, canonical_query, canonical_request, canonical_uri, parse_query,
@@ -16,6 +36,7 @@ use crate::signing::{
     check_signature, is_signature, string_to_sign, AmzDate, Credential, Scope, SigningKey,
     ALGORITHM,
 };
+use crate::sigv2::{self, PresignedV2Params};
 use crate::{AuthError, CredentialStore};
 
 /// The largest allowed difference between a request's time and the server clock.
@@ -46,7 +67,8 @@ impl<'a> SignedRequest<'a> {
     }
 }
 
-/// The region and service this server answers for, and the clock skew it tolerates.
+/// The region and service this server answers for, the clock skew it tolerates, and the
+/// domains of virtual-hosted-style addressing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifierConfig {
     /// The region clients must sign for, e.g. `us-east-1`.
@@ -55,16 +77,27 @@ pub struct VerifierConfig {
     pub service: String,
     /// The largest difference between request time and server time.
     pub clock_skew_max: Duration,
+    /// Base domains of virtual-hosted-style requests (`Host: <bucket>.<domain>`), the same list
+    /// the S3 layer routes by. Only SigV2 needs it: its canonical resource names the bucket,
+    /// which such a request carries in `Host`. Empty: every request is taken as path-style.
+    pub virtual_host_domains: Vec<String>,
 }
 
 impl VerifierConfig {
-    /// Service `s3`, skew [`CLOCK_SKEW_MAX`].
+    /// Service `s3`, skew [`CLOCK_SKEW_MAX`], no virtual-hosted domains.
     pub fn new(region: impl Into<String>) -> Self {
         VerifierConfig {
             region: region.into(),
             service: "s3".to_owned(),
             clock_skew_max: CLOCK_SKEW_MAX,
+            virtual_host_domains: Vec::new(),
         }
+    }
+
+    /// Sets [`VerifierConfig::virtual_host_domains`]; returns `self` for chaining.
+    pub fn with_virtual_host_domains(mut self, domains: impl Into<Vec<String>>) -> Self {
+        self.virtual_host_domains = domains.into();
+        self
     }
 }
 
@@ -119,13 +152,16 @@ impl PayloadMode {
     }
 }
 
-/// Which of the two SigV4 forms authenticated the request.
+/// Which form authenticated the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMechanism {
-    /// `Authorization: AWS4-HMAC-SHA256 ...`.
+    /// SigV4 `Authorization: AWS4-HMAC-SHA256 ...`.
     Header,
-    /// `?X-Amz-Algorithm=AWS4-HMAC-SHA256&...`.
+    /// SigV4 presigned, `?X-Amz-Algorithm=AWS4-HMAC-SHA256&...`.
     Presigned,
+    /// SigV2 presigned, `?AWSAccessKeyId=...&Signature=...&Expires=...`: the payload is always
+    /// [`PayloadMode::Unsigned`] and there is no chunk signing.
+    PresignedV2,
 }
 
 /// A request whose signature checked out. The body may still fail its own checks.
@@ -133,13 +169,16 @@ pub enum AuthMechanism {
 pub struct Verified {
     /// The access key that signed; the permission seam decides what it may do.
     pub access_key: String,
-    /// Header or presigned.
+    /// Header, presigned or SigV2 presigned.
     pub mechanism: AuthMechanism,
     /// How the body is protected.
     pub payload: PayloadMode,
-    /// The request signature: the seed of the chunk signature chain.
+    /// The request signature: for SigV4 the seed of the chunk signature chain (hex); for
+    /// SigV2 the base64 signature, which seeds nothing.
     pub seed_signature: String,
-    signer: Signer,
+    /// The SigV4 signing key; `None` exactly for [`AuthMechanism::PresignedV2`], whose payload
+    /// is always [`PayloadMode::Unsigned`].
+    signer: Option<Signer>,
 }
 
 /// The signing key with the timestamp and scope it signs under.
@@ -153,13 +192,15 @@ struct Signer {
 impl Verified {
     /// The chunk-signature chain for `STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]` bodies;
     /// `None` for every other payload mode.
+    /// Always `None` for [`AuthMechanism::PresignedV2`].
     pub fn chunk_verifier(&self) -> Option<ChunkVerifier> {
+        let signer = self.signer.as_ref()?;
         match self.payload {
             PayloadMode::StreamingSigned | PayloadMode::StreamingSignedTrailer => {
                 Some(ChunkVerifier::new(
-                    self.signer.key.clone(),
-                    self.signer.date.clone(),
-                    &self.signer.scope,
+                    signer.key.clone(),
+                    signer.date.clone(),
+                    &signer.scope,
                     &self.seed_signature,
                 ))
             }
@@ -337,7 +378,7 @@ pub fn verify_header(
         mechanism: AuthMechanism::Header,
         payload,
         seed_signature: auth.signature,
-        signer,
+        signer: Some(signer),
     })
 }
 
@@ -416,12 +457,72 @@ pub fn verify_presigned(
         mechanism: AuthMechanism::Presigned,
         payload,
         seed_signature: signature.to_owned(),
-        signer,
+        signer: Some(signer),
     })
 }
 
-/// Verifies whichever SigV4 form the request uses; `Ok(None)` for an anonymous request
-/// (the permission seam decides whether anonymous access is allowed).
+/// Verifies a SigV2 presigned (query-string) request: `?AWSAccessKeyId=..&Signature=..&Expires=..`.
+///
+/// Checks, in order: the three parameters are present once each and `Expires` is an integer,
+/// `Expires` is not past and not more than [`PRESIGNED_EXPIRES_MAX_SECS`] plus the clock skew
+/// ahead, the access key exists, and the HMAC-SHA1 signature matches (compared in constant
+/// time). See the module documentation for the decisions.
+pub fn verify_presigned_v2(
+    store: &dyn CredentialStore,
+    config: &VerifierConfig,
+    req: &SignedRequest<'_>,
+    now: SystemTime,
+) -> Result<Verified, AuthError> {
+    let params = PresignedV2Params::parse(req.query)?;
+    let now_secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    if now_secs > params.expires {
+        return Err(AuthError::PresignedExpired);
+    }
+    let latest = now_secs
+        .saturating_add(PRESIGNED_EXPIRES_MAX_SECS)
+        .saturating_add(config.clock_skew_max.as_secs());
+    if params.expires > latest {
+        return Err(query_error(
+            "Expires must be at most seven days (604800 seconds) in the future",
+        ));
+    }
+    let secret = lookup(store, &params.access_key)?;
+    let amz_headers = sigv2::canonical_amz_headers(req.headers, &parse_query(req.query));
+    let subresources = sigv2::canonical_subresources(req.query);
+    let bucket = sigv2::virtual_host_bucket(req.header("host"), &config.virtual_host_domains);
+    let mut matched = false;
+    for path in sigv2::resource_paths(req.path, bucket.as_deref()) {
+        let to_sign = sigv2::string_to_sign(&sigv2::StringToSignParts {
+            method: req.method,
+            content_md5: req.header("content-md5").map_or("", str::trim),
+            content_type: req.header("content-type").map_or("", str::trim),
+            expires: &params.expires_text,
+            amz_headers: &amz_headers,
+            resource: &format!("{path}{subresources}"),
+        });
+        matched |= check_signature(&sigv2::sign(&secret, &to_sign), &params.signature).is_ok();
+    }
+    if !matched {
+        return Err(AuthError::SignatureDoesNotMatch);
+    }
+    Ok(Verified {
+        access_key: params.access_key,
+        mechanism: AuthMechanism::PresignedV2,
+        payload: PayloadMode::Unsigned,
+        seed_signature: params.signature,
+        signer: None,
+    })
+}
+
+/// Verifies whichever form the request uses (SigV4 header, SigV4 presigned, SigV2
+/// presigned); `Ok(None)` for an anonymous request (the permission seam decides whether
+/// anonymous access is allowed).
+///
+/// A request is SigV4 presigned if its query has `X-Amz-Algorithm`, SigV2 presigned if it
+/// has `AWSAccessKeyId` or `Signature`. Two mechanisms at once (a header and a query, or
+/// both query forms) is [`AuthError::MultipleAuthMechanisms`]; an `Authorization` header other
+/// than `AWS4-HMAC-SHA256` (SigV2's `AWS key:sig` included) is
+/// [`AuthError::UnsupportedAuthScheme`].
 pub fn verify_request(
     store: &dyn CredentialStore,
     config: &VerifierConfig,
@@ -431,15 +532,20 @@ pub fn verify_request(
     let pairs = parse_query(req.query);
     let has = |name: &str| pairs.iter().any(|(n, _)| n == name);
     let presigned = has("X-Amz-Algorithm");
-    let presigned_v2 = has("AWSAccessKeyId") && has("Signature");
-    match (req.header("authorization"), presigned || presigned_v2) {
-        (Some(_), true) => Err(AuthError::MultipleAuthMechanisms),
-        (Some(value), false) if value.starts_with(ALGORITHM) => {
+    let presigned_v2 = has(sigv2::ACCESS_KEY_PARAM) || has(sigv2::SIGNATURE_PARAM);
+    let header = req.header("authorization");
+    let mechanisms =
+        usize::from(header.is_some()) + usize::from(presigned) + usize::from(presigned_v2);
+    if mechanisms > 1 {
+        return Err(AuthError::MultipleAuthMechanisms);
+    }
+    match header {
+        Some(value) if value.starts_with(ALGORITHM) => {
             verify_header(store, config, req, now).map(Some)
         }
-        (Some(_), false) => Err(AuthError::UnsupportedAuthScheme),
-        (None, true) if presigned => verify_presigned(store, config, req, now).map(Some),
-        (None, true) => Err(AuthError::UnsupportedAuthScheme),
-        (None, false) => Ok(None),
+        Some(_) => Err(AuthError::UnsupportedAuthScheme),
+        None if presigned => verify_presigned(store, config, req, now).map(Some),
+        None if presigned_v2 => verify_presigned_v2(store, config, req, now).map(Some),
+        None => Ok(None),
     }
 }
