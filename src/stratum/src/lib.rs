@@ -4,8 +4,8 @@
 //! It owns the command line ([`cli`]), the config file and its validation ([`config`]), the
 //! key file and the credential store over it ([`keys`], [`credentials`]), the server wiring
 //! with health, metrics and graceful shutdown ([`serve`]), logs and metrics
-//! ([`telemetry`]), the background maintenance worker ([`maintenance`]), and the admin
-//! commands ([`admin`]).
+//! ([`telemetry`]), the background maintenance worker ([`maintenance`]), the admin
+//! commands ([`admin`]), and the offline tiering commands ([`tier`]).
 //!
 //! Invariants: no business logic lives here (objects, buckets and auth belong to the crates
 //! below); secrets never reach a log line or a `Debug` string; the metadata store is opened
@@ -19,3 +19,4 @@ pub mod keys;
 pub mod maintenance;
 pub mod serve;
 pub mod telemetry;
+pub mod tier;

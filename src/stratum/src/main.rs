@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use stratum::cli::{AdminCommand, Cli, Command, ServeArgs};
-use stratum::{admin, serve, telemetry};
+use stratum::cli::{AdminCommand, Cli, Command, ServeArgs, TierCommand};
+use stratum::{admin, serve, telemetry, tier};
 
 /// Exit status for a config that does not load or validate (as sysexits' EX_CONFIG).
 const EXIT_CONFIG: u8 = 78;
@@ -44,6 +44,18 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = format!("{e:#}"), "stratum serve failed");
+                    eprintln!("stratum: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Tier {
+            command: TierCommand::Replay(args),
+        } => {
+            let mut out = std::io::stdout().lock();
+            match tier::replay_command(&args, &mut out) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
                     eprintln!("stratum: {e:#}");
                     ExitCode::FAILURE
                 }

@@ -1,0 +1,35 @@
+//! Stratum tiering: per-object access statistics, the placement policy that decides which
+//! tier (hot, warm, cold) each object lives in, the cost model it weighs moves with, and
+//! replay mode, which runs the same policy over an access trace in virtual time and writes
+//! its decision log.
+//!
+//! Invariants: the policy ([`policy`], [`stats`], [`cost`]) does no I/O and never reads a
+//! clock — time is an argument — so the code that decides live is the code that replays;
+//! every decision carries a machine-readable [`policy::Reason`] and the numbers it compared
+//! ([`policy::Inputs`]). The replay never looks at a trace row later than the one it is
+//! processing and never leaves a local tier over its capacity.
+//!
+//! This crate never serves HTTP. The mover, the cold-tier client and the persistence of
+//! statistics build on these parts.
+//!
+//! ```
+//! use stratum_tiering::{cost::CostModel, policy::{Policy, PolicyConfig}, replay::replay};
+//! let model = CostModel::from_json(include_str!("../tests/data/cost_model.json"), None)?;
+//! let trace = "ts,op,bucket,key,size,range_len\n1.000,PUT,b,k,1000,\n2.000,GET,b,k,1000,\n";
+//! let mut log = Vec::new();
+//! let summary = replay(trace.as_bytes(), Policy::new(PolicyConfig::default(), model), 1 << 20, 1 << 22, &mut log)?;
+//! assert_eq!(summary.events, 2);
+//! assert!(String::from_utf8(log)?.starts_with("ts,bucket,key,from_tier,to_tier,reason\n"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod cost;
+pub mod policy;
+pub mod replay;
+pub mod stats;
+pub mod trace;
+
+pub use cost::CostModel;
+pub use policy::{Decision, Inputs, Policy, PolicyConfig, Reason, TierUsage};
+pub use replay::{replay, ReplaySummary};
+pub use stats::{AccessStats, Hint};
