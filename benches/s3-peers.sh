@@ -19,6 +19,7 @@
 # LARGE_CONNS (4), SCENARIOS (default "4KiB:text 4KiB:random 64MiB:text 64MiB:random"),
 # PEER_VERSION (0.14.1: the newest s3s-fs that builds with this repository's Rust 1.95),
 # PEER_ROOT (/tmp/stratum-peers), DATA_ROOT (target/s3-bench), OUT (benches/runs/<date>-s3).
+# STRATUM_CONFIG=FILE starts Stratum with --config FILE (e.g. another codec.zstd_level).
 # Diagnostics only: SERVER_PRELOAD=/path/lib.so starts both servers with it as LD_PRELOAD (e.g.
 # a shim that sets TCP_NODELAY on accepted sockets); such a run is not the servers as shipped.
 set -euo pipefail
@@ -103,6 +104,7 @@ start_servers() { # tag
     env ${SERVER_PRELOAD:+LD_PRELOAD=$SERVER_PRELOAD} \
         STRATUM_ACCESS_KEY=$ACCESS_KEY STRATUM_SECRET_KEY=$SECRET_KEY \
         "$STRATUM" serve --address 127.0.0.1:0 --data-dir "$DATA_ROOT/stratum" \
+        ${STRATUM_CONFIG:+--config "$STRATUM_CONFIG"} \
         >"$LOGS/stratum-$tag.stdout" 2>"$LOGS/stratum-$tag.log" &
     STRATUM_PID=$!
     STRATUM_URL=""

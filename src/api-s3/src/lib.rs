@@ -13,7 +13,7 @@
 //! Invariants: anonymous requests are refused (AccessDenied); a request body is never
 //! buffered whole except XML documents under [`xml::XML_BODY_MAX`]; the handlers only call
 //! the engine, never storage or metadata directly. Permission is single-tenant: every valid
-//! key may do everything (the permission seam is [`S3Service::authorize`]).
+//! key may do everything (the permission seam is `S3Service::authorize`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
