@@ -163,11 +163,12 @@ impl S3Service {
                 self.authenticate(&parts.method, parts.uri.path(), raw_query, &parts.headers)?;
             let op = op?;
             self.authorize(&verified, op)?;
+            let headers = effective_headers(&parts.headers, &query, &verified);
             let ctx = Ctx {
                 engine: self.inner.engine.clone(),
                 target,
                 query,
-                headers: parts.headers.clone(),
+                headers,
                 verified,
                 region: self.inner.config.region.clone(),
             };
@@ -244,4 +245,40 @@ impl S3Service {
 fn request_id() -> String {
     let id = uuid::Uuid::new_v4();
     hex::encode_upper(&id.as_bytes()[..8])
+}
+
+/// The headers a handler sees. A presigned URL may carry `x-amz-*` headers (user metadata,
+/// storage class, ACL) as query parameters, as botocore does when presigning a PUT with
+/// metadata; S3 applies them as headers, and so does this, unless the header itself is sent.
+fn effective_headers(
+    headers: &HeaderMap,
+    query: &request::Query,
+    verified: &Verified,
+) -> HeaderMap {
+    let mut out = headers.clone();
+    if verified.mechanism == stratum_auth::AuthMechanism::Header {
+        return out;
+    }
+    const AUTH_PARAMS: [&str; 7] = [
+        "x-amz-algorithm",
+        "x-amz-credential",
+        "x-amz-date",
+        "x-amz-expires",
+        "x-amz-signedheaders",
+        "x-amz-signature",
+        "x-amz-security-token",
+    ];
+    for (name, value) in query.pairs() {
+        let lower = name.to_ascii_lowercase();
+        if !lower.starts_with("x-amz-") || AUTH_PARAMS.contains(&lower.as_str()) {
+            continue;
+        }
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(lower.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            out.entry(n).or_insert(v);
+        }
+    }
+    out
 }

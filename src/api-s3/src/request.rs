@@ -132,6 +132,11 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every pair, decoded, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// Whether `name` is present (with or without a value).
     pub fn has(&self, name: &str) -> bool {
         self.0.iter().any(|(k, _)| k == name)
