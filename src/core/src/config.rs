@@ -76,6 +76,10 @@ pub struct StorageConfig {
     /// Most payload bytes one group-commit round writes before its fdatasync. Default 32 MiB.
     #[serde(default = "default_group_commit_bytes_max")]
     pub group_commit_bytes_max: u64,
+    /// The cold tier: a remote S3 bucket (B2, R2, any S3). Default none: a hot-only (or
+    /// hot+warm) store with no remote tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold: Option<ColdTierConfig>,
 }
 
 fn yes() -> bool {
@@ -101,7 +105,265 @@ impl StorageConfig {
             shared_volume_bytes_max: default_shared_volume_bytes_max(),
             group_commit_records_max: default_group_commit_records_max(),
             group_commit_bytes_max: default_group_commit_bytes_max(),
+            cold: None,
         }
+    }
+}
+
+/// The smallest part S3 accepts in a multipart upload, except the last (5 MiB).
+pub const COLD_PART_BYTES_MIN: u64 = 5 * MIB;
+/// The largest part S3 accepts (5 GiB).
+pub const COLD_PART_BYTES_MAX: u64 = 5 * 1024 * MIB;
+/// The most requests in flight to the cold tier that a config may ask for.
+pub const COLD_CONCURRENCY_MAX: usize = 1024;
+/// The most retries of one request that a config may ask for.
+pub const COLD_RETRIES_MAX: u32 = 20;
+/// The longest key prefix accepted (S3 keys are at most 1024 bytes; the rest is ours).
+pub const COLD_PREFIX_BYTES_MAX: usize = 512;
+
+/// The cold tier: a remote S3-compatible bucket that cold volumes are written to.
+///
+/// TLS follows the endpoint's scheme: `https://` (every real provider) or `http://` (a local
+/// test server). Credentials are never in this struct, only where to find them: the
+/// environment variables named by `access_key_env`/`secret_key_env`, or `credentials_file`
+/// when set — a small file of `access_key = "..."` and `secret_key = "..."` lines (a TOML
+/// subset; `#` comments), which should be mode 0600.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColdTierConfig {
+    /// The provider's S3 endpoint URL, `https://host[:port]` or `http://host[:port]`, no
+    /// path. B2: `https://s3.<region>.backblazeb2.com`; R2:
+    /// `https://<account id>.r2.cloudflarestorage.com`.
+    pub endpoint: String,
+    /// The region requests are signed for. Default `us-east-1`; R2 uses `auto`, B2 the
+    /// region in its endpoint (e.g. `us-west-004`).
+    #[serde(default = "default_cold_region")]
+    pub region: String,
+    /// The bucket (created beforehand by the operator).
+    pub bucket: String,
+    /// Prepended to every key Stratum writes, so one bucket can hold other data or several
+    /// stores. Default `stratum/`.
+    #[serde(default = "default_cold_prefix")]
+    pub prefix: String,
+    /// The environment variable holding the access key id. Default `AWS_ACCESS_KEY_ID`.
+    #[serde(default = "default_access_key_env")]
+    pub access_key_env: String,
+    /// The environment variable holding the secret key. Default `AWS_SECRET_ACCESS_KEY`.
+    #[serde(default = "default_secret_key_env")]
+    pub secret_key_env: String,
+    /// A file with `access_key = "..."` and `secret_key = "..."` lines; when set it is used
+    /// instead of the environment. Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_file: Option<PathBuf>,
+    /// Path-style addressing (`endpoint/bucket/key`) rather than virtual-hosted
+    /// (`bucket.endpoint/key`). Default true: B2, R2 and local servers all accept it.
+    #[serde(default = "yes")]
+    pub path_style: bool,
+    /// Requests started per second at most (a token bucket with one second of burst).
+    /// Default 50: well under the providers' per-bucket limits, and B2 and R2 bill per
+    /// request.
+    #[serde(default = "default_cold_max_requests_per_sec")]
+    pub max_requests_per_sec: u32,
+    /// Requests in flight at most. Default 8.
+    #[serde(default = "default_cold_max_concurrency")]
+    pub max_concurrency: usize,
+    /// Size of every part of a multipart upload but the last (which may be shorter). All
+    /// non-last parts are equal, as R2 requires. 5 MiB to 5 GiB; default 16 MiB. Objects up
+    /// to this size are written with a single PUT.
+    #[serde(default = "default_cold_part_bytes")]
+    pub part_bytes: u64,
+    /// One attempt of one request may take this long, body included. Default 60.
+    #[serde(default = "default_cold_request_timeout_secs")]
+    pub request_timeout_secs: u64,
+    /// Retries after a failed attempt (5xx, 429/503 SlowDown, connection errors and
+    /// timeouts; never other 4xx). Default 5.
+    #[serde(default = "default_cold_retries")]
+    pub retries: u32,
+    /// The first retry waits up to this long; each further retry doubles it (capped at
+    /// 30 s), with full jitter. Default 200.
+    #[serde(default = "default_cold_retry_backoff_ms")]
+    pub retry_backoff_ms: u64,
+    /// Send `x-amz-checksum-*` / `x-amz-sdk-checksum-algorithm` headers (CRC32 of each
+    /// body). Default false: B2 rejects them, and TLS plus the frames' own BLAKE3 already
+    /// guard the bytes.
+    #[serde(default)]
+    pub send_checksums: bool,
+}
+
+fn default_cold_region() -> String {
+    "us-east-1".to_owned()
+}
+fn default_cold_prefix() -> String {
+    "stratum/".to_owned()
+}
+fn default_access_key_env() -> String {
+    "AWS_ACCESS_KEY_ID".to_owned()
+}
+fn default_secret_key_env() -> String {
+    "AWS_SECRET_ACCESS_KEY".to_owned()
+}
+fn default_cold_max_requests_per_sec() -> u32 {
+    50
+}
+fn default_cold_max_concurrency() -> usize {
+    8
+}
+fn default_cold_part_bytes() -> u64 {
+    16 * MIB
+}
+fn default_cold_request_timeout_secs() -> u64 {
+    60
+}
+fn default_cold_retries() -> u32 {
+    5
+}
+fn default_cold_retry_backoff_ms() -> u64 {
+    200
+}
+
+/// A config value out of range: the key (relative to its table) and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{key}`: {reason}")]
+pub struct InvalidKey {
+    /// The key within its table, e.g. `endpoint`.
+    pub key: &'static str,
+    /// What is wrong and what is accepted.
+    pub reason: String,
+}
+
+fn bad(key: &'static str, reason: impl Into<String>) -> InvalidKey {
+    InvalidKey {
+        key,
+        reason: reason.into(),
+    }
+}
+
+impl ColdTierConfig {
+    /// A config for `endpoint` and `bucket` with every other key at its default.
+    pub fn new(endpoint: impl Into<String>, bucket: impl Into<String>) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            region: default_cold_region(),
+            bucket: bucket.into(),
+            prefix: default_cold_prefix(),
+            access_key_env: default_access_key_env(),
+            secret_key_env: default_secret_key_env(),
+            credentials_file: None,
+            path_style: true,
+            max_requests_per_sec: default_cold_max_requests_per_sec(),
+            max_concurrency: default_cold_max_concurrency(),
+            part_bytes: default_cold_part_bytes(),
+            request_timeout_secs: default_cold_request_timeout_secs(),
+            retries: default_cold_retries(),
+            retry_backoff_ms: default_cold_retry_backoff_ms(),
+            send_checksums: false,
+        }
+    }
+
+    /// Whether the endpoint is `https://`.
+    pub fn tls(&self) -> bool {
+        self.endpoint.starts_with("https://")
+    }
+
+    /// The endpoint's `host[:port]`, if the endpoint is well formed.
+    pub fn endpoint_authority(&self) -> Option<&str> {
+        let rest = self
+            .endpoint
+            .strip_prefix("https://")
+            .or_else(|| self.endpoint.strip_prefix("http://"))?;
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        let ok = !authority.is_empty()
+            && authority
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+        ok.then_some(authority)
+    }
+
+    /// Checks every value; the error names the key within `[storage.cold]`.
+    pub fn validate(&self) -> Result<(), InvalidKey> {
+        if self.endpoint_authority().is_none() {
+            return Err(bad(
+                "endpoint",
+                format!(
+                    "`{}` is not http(s)://HOST[:PORT] with no path (e.g. https://s3.us-west-004.backblazeb2.com)",
+                    self.endpoint
+                ),
+            ));
+        }
+        let region_ok = !self.region.is_empty()
+            && self.region.len() <= 64
+            && self
+                .region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !region_ok {
+            return Err(bad(
+                "region",
+                "must be 1-64 characters of a-z, 0-9 and '-' (R2: auto)",
+            ));
+        }
+        let b = self.bucket.as_bytes();
+        let bucket_ok = (3..=63).contains(&b.len())
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'.')
+            && b.first().is_some_and(u8::is_ascii_alphanumeric)
+            && b.last().is_some_and(u8::is_ascii_alphanumeric);
+        if !bucket_ok {
+            return Err(bad(
+                "bucket",
+                "must be 3-63 characters of a-z, 0-9, '-' and '.', starting and ending with a letter or digit",
+            ));
+        }
+        if self.prefix.len() > COLD_PREFIX_BYTES_MAX
+            || self.prefix.starts_with('/')
+            || self.prefix.chars().any(char::is_control)
+        {
+            return Err(bad(
+                "prefix",
+                format!("must not start with '/', hold control characters or exceed {COLD_PREFIX_BYTES_MAX} bytes"),
+            ));
+        }
+        match &self.credentials_file {
+            Some(path) if path.as_os_str().is_empty() => {
+                return Err(bad("credentials_file", "must not be empty"));
+            }
+            Some(_) => {}
+            None => {
+                for (key, name) in [
+                    ("access_key_env", &self.access_key_env),
+                    ("secret_key_env", &self.secret_key_env),
+                ] {
+                    if name.is_empty() || name.contains('=') || name.contains('\0') {
+                        return Err(bad(key, "must name an environment variable"));
+                    }
+                }
+            }
+        }
+        if self.max_requests_per_sec == 0 {
+            return Err(bad("max_requests_per_sec", "must be at least 1"));
+        }
+        if !(1..=COLD_CONCURRENCY_MAX).contains(&self.max_concurrency) {
+            return Err(bad(
+                "max_concurrency",
+                format!("must be between 1 and {COLD_CONCURRENCY_MAX}"),
+            ));
+        }
+        if !(COLD_PART_BYTES_MIN..=COLD_PART_BYTES_MAX).contains(&self.part_bytes) {
+            return Err(bad(
+                "part_bytes",
+                format!("must be between {COLD_PART_BYTES_MIN} (5 MiB) and {COLD_PART_BYTES_MAX} (5 GiB)"),
+            ));
+        }
+        if self.request_timeout_secs == 0 {
+            return Err(bad("request_timeout_secs", "must be at least 1"));
+        }
+        if self.retries > COLD_RETRIES_MAX {
+            return Err(bad(
+                "retries",
+                format!("must be at most {COLD_RETRIES_MAX}"),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -293,5 +555,63 @@ mod tests {
         assert_eq!(c.storage.hot.width(), 6);
         assert!(c.storage.warm.is_none());
         assert!(c.storage.fsync && c.metadata.flush);
+        assert!(c.storage.cold.is_none());
+    }
+
+    #[test]
+    fn cold_defaults_validate_and_r2_region_auto_is_accepted() {
+        let mut c = ColdTierConfig::new("https://acct.r2.cloudflarestorage.com", "cold-bucket");
+        c.validate().unwrap();
+        assert!(c.tls() && c.path_style && !c.send_checksums);
+        assert_eq!(c.part_bytes, 16 << 20);
+        c.region = "auto".into();
+        c.validate().unwrap();
+        c.endpoint = "http://127.0.0.1:9000/".into();
+        c.validate().unwrap();
+        assert_eq!(c.endpoint_authority(), Some("127.0.0.1:9000"));
+        assert!(!c.tls());
+    }
+
+    #[test]
+    fn cold_validation_names_the_key() {
+        let ok = ColdTierConfig::new("https://s3.us-west-004.backblazeb2.com", "bkt");
+        type Change = Box<dyn Fn(&mut ColdTierConfig)>;
+        let cases: Vec<(&str, Change)> = vec![
+            (
+                "endpoint",
+                Box::new(|c| c.endpoint = "s3.example.com".into()),
+            ),
+            (
+                "endpoint",
+                Box::new(|c| c.endpoint = "https://h/path".into()),
+            ),
+            ("region", Box::new(|c| c.region = "US".into())),
+            ("bucket", Box::new(|c| c.bucket = "B".into())),
+            ("prefix", Box::new(|c| c.prefix = "/abs".into())),
+            (
+                "access_key_env",
+                Box::new(|c| c.access_key_env = String::new()),
+            ),
+            (
+                "credentials_file",
+                Box::new(|c| c.credentials_file = Some(PathBuf::new())),
+            ),
+            (
+                "max_requests_per_sec",
+                Box::new(|c| c.max_requests_per_sec = 0),
+            ),
+            ("max_concurrency", Box::new(|c| c.max_concurrency = 0)),
+            ("part_bytes", Box::new(|c| c.part_bytes = 1 << 20)),
+            (
+                "request_timeout_secs",
+                Box::new(|c| c.request_timeout_secs = 0),
+            ),
+            ("retries", Box::new(|c| c.retries = 1000)),
+        ];
+        for (key, change) in cases {
+            let mut c = ok.clone();
+            change(&mut c);
+            assert_eq!(c.validate().unwrap_err().key, key);
+        }
     }
 }

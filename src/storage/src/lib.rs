@@ -39,6 +39,9 @@
 //! - A new volume id is past every id found on disk at open and every id allocated since,
 //!   so a volume never reuses the files of another.
 //!
+//! The cold tier is a remote S3 bucket, reached through [`remote::RemoteStore`] (signed
+//! with aws-sigv4, retried, rate- and concurrency-limited); see the [`remote`] module.
+//!
 //! It never interprets record payloads (no buckets, keys or frames), never touches the
 //! metadata store, and never runs Reed-Solomon or hashing on an async reactor thread
 //! (`append_shared` takes stripes encoded beforehand).
@@ -48,6 +51,7 @@ mod erasure;
 mod error;
 pub mod layout;
 mod recovery;
+pub mod remote;
 mod scrub;
 mod store;
 mod stripe;

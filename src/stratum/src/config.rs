@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use stratum_core::config::{
-    CodecConfig, DiskSetConfig, EngineConfig, MetadataConfig, StorageConfig,
+    CodecConfig, ColdTierConfig, DiskSetConfig, EngineConfig, MetadataConfig, StorageConfig,
 };
 
 use crate::keys;
@@ -175,6 +175,9 @@ pub struct StorageSection {
     /// Most payload bytes one group-commit round writes.
     #[serde(default = "d::group_commit_bytes_max")]
     pub group_commit_bytes_max: u64,
+    /// The cold tier (a remote S3 bucket), if any (`endpoint` and `bucket` required there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold: Option<ColdTierConfig>,
 }
 
 /// The `[storage.hot]` table.
@@ -336,6 +339,7 @@ impl Default for StorageSection {
             shared_volume_bytes_max: d::shared_volume_bytes_max(),
             group_commit_records_max: d::group_commit_records_max(),
             group_commit_bytes_max: d::group_commit_bytes_max(),
+            cold: None,
         }
     }
 }
@@ -476,6 +480,7 @@ impl Config {
                 shared_volume_bytes_max: s.shared_volume_bytes_max,
                 group_commit_records_max: s.group_commit_records_max,
                 group_commit_bytes_max: s.group_commit_bytes_max,
+                cold: s.cold.clone(),
             },
             metadata: MetadataConfig {
                 path: self.metadata.path.clone().unwrap_or(base.metadata.path),
@@ -620,6 +625,10 @@ fn validate_engine(e: &EngineConfig) -> Result<(), ConfigError> {
             ));
         }
     }
+    if let Some(cold) = &e.storage.cold {
+        cold.validate()
+            .map_err(|e| invalid(format!("storage.cold.{}", e.key), e.reason))?;
+    }
     let s = &e.storage;
     if s.shared_volume_bytes_max == 0 {
         return Err(invalid(
@@ -730,6 +739,10 @@ mod tests {
             ("[storage.warm]\ndirs = [\"a\"]\nfast = true\n", "fast"),
             ("[codec.frames]\nsmall = 1\n", "small"),
             ("[maintenance]\nscrub_every = 1\n", "scrub_every"),
+            (
+                "[storage.cold]\nendpoint = \"https://h\"\nbucket = \"bkt\"\nsecret_key = \"x\"\n",
+                "secret_key",
+            ),
             ("[nope]\n", "nope"),
         ] {
             let err = Config::from_toml(doc).unwrap_err();
@@ -760,6 +773,14 @@ mod tests {
             (
                 "[storage.warm]\ndirs = [\"./data/hot/d0\",\"w1\",\"w2\",\"w3\",\"w4\",\"w5\"]\n",
                 "storage.warm.dirs",
+            ),
+            (
+                "[storage.cold]\nendpoint = \"ftp://h\"\nbucket = \"bkt\"\n",
+                "storage.cold.endpoint",
+            ),
+            (
+                "[storage.cold]\nendpoint = \"https://h\"\nbucket = \"bkt\"\npart_bytes = 1024\n",
+                "storage.cold.part_bytes",
             ),
         ] {
             let c = Config::from_toml(doc).unwrap();
@@ -861,6 +882,10 @@ mod tests {
         c.validate().unwrap();
         assert!(c.credentials.is_some() && c.storage.warm.is_some());
         assert_eq!(c.storage.warm.as_ref().map(|w| w.width()), Some(6));
+        let cold = c.storage.cold.take().expect("the example's [storage.cold]");
+        let mut defaults = ColdTierConfig::new(&cold.endpoint, &cold.bucket);
+        defaults.credentials_file = cold.credentials_file.clone();
+        assert_eq!(cold, defaults, "a [storage.cold] value is not the default");
         c.credentials = None;
         c.storage.warm = None;
         assert_eq!(c, Config::default().explicit());
@@ -874,6 +899,9 @@ mod tests {
             secret_key: "SK".into(),
         });
         full.storage.warm = Some(DiskSetConfig::under(Path::new("w"), 6));
+        let mut cold = ColdTierConfig::new("https://h", "bkt");
+        cold.credentials_file = Some(PathBuf::from("f"));
+        full.storage.cold = Some(cold);
         let mut wanted = Vec::new();
         key_paths("", &toml::Value::try_from(&full).unwrap(), &mut wanted);
         let example: toml::Value = toml::from_str(&example_uncommented()).unwrap();
@@ -885,5 +913,37 @@ mod tests {
             "keys missing from the example: {missing:?}"
         );
         assert!(wanted.len() > 30, "too few keys found: {wanted:?}");
+    }
+
+    const B2: &str = include_str!("../../../config/stratum.b2.example.toml");
+    const R2: &str = include_str!("../../../config/stratum.r2.example.toml");
+
+    #[test]
+    fn the_b2_and_r2_examples_parse_and_validate() {
+        let b2 = Config::from_toml(B2).unwrap().validate().unwrap();
+        let cold = b2
+            .engine
+            .storage
+            .cold
+            .expect("B2 example has [storage.cold]");
+        assert!(cold.endpoint.ends_with(".backblazeb2.com") && cold.tls());
+        assert!(cold.region.starts_with("us-west-") && !cold.send_checksums);
+        let r2 = Config::from_toml(R2).unwrap().validate().unwrap();
+        let cold = r2
+            .engine
+            .storage
+            .cold
+            .expect("R2 example has [storage.cold]");
+        assert!(cold.endpoint.ends_with(".r2.cloudflarestorage.com") && cold.tls());
+        assert_eq!(cold.region, "auto");
+    }
+
+    #[test]
+    fn a_hot_only_config_has_no_cold_tier() {
+        let s = Config::from_toml("data_dir = \"d\"\n")
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert!(s.engine.storage.cold.is_none());
     }
 }
