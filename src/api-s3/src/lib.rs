@@ -25,6 +25,7 @@ use axum::Router;
 use http::{HeaderMap, HeaderValue, Method, Request};
 use stratum_auth::{verify_request, CredentialStore, SignedRequest, Verified, VerifierConfig};
 use stratum_engine::Engine;
+use stratum_tiering::AccessTracker;
 
 mod access;
 pub mod body;
@@ -59,6 +60,8 @@ impl Default for S3Config {
 #[derive(Clone)]
 pub struct S3Service {
     inner: Arc<Inner>,
+    /// Where GET, range GET and HEAD report accesses (none: not tracked).
+    access: Option<Arc<AccessTracker>>,
 }
 
 impl std::fmt::Debug for S3Service {
@@ -85,6 +88,8 @@ pub(crate) struct Ctx {
     pub verified: Verified,
     /// The region this server answers for (`S3Config::region`).
     pub region: String,
+    /// The access tracker, if accesses are tracked.
+    pub access: Option<Arc<AccessTracker>>,
 }
 
 impl S3Service {
@@ -99,7 +104,15 @@ impl S3Service {
                 config,
                 verifier,
             }),
+            access: None,
         }
+    }
+
+    /// The same API, reporting every successful GetObject (whole or range) and HeadObject
+    /// to `tracker` (the tiering policy's access statistics; in memory, flushed in batches).
+    pub fn with_access_tracker(mut self, tracker: Arc<AccessTracker>) -> Self {
+        self.access = Some(tracker);
+        self
     }
 
     /// A router that sends every request to [`S3Service::handle`].
@@ -171,6 +184,7 @@ impl S3Service {
                 headers,
                 verified,
                 region: self.inner.config.region.clone(),
+                access: self.access.clone(),
             };
             ops::dispatch(&ctx, op, body).await
         }

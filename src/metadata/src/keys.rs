@@ -8,11 +8,13 @@
 //! - `uploads_by_key`: `bucket 0x00 escaped(key) 0x00 0x00 upload_id`, value `upload_id`. The
 //!   key is escaped (0x00 → 0x00 0xFF) and terminated by 0x00 0x00 so that the order is
 //!   exactly (key, upload_id) even for keys that contain 0x00 or extend one another.
+//! - `access`: `bucket 0x00 key`, as `objects`; across buckets the byte order is the
+//!   (bucket, key) order, since 0x00 sorts before every byte of a bucket name.
 //! - `volumes`: the volume id as u64 big-endian; values are u64 big-endian live bytes.
 
 use std::ops::Bound;
 
-use stratum_core::{BucketName, VolumeId};
+use stratum_core::{BucketName, ObjectKey, VolumeId};
 
 use crate::MetaError;
 
@@ -99,6 +101,28 @@ pub(crate) fn read_u64(tree: &'static str, raw: &[u8]) -> Result<u64, MetaError>
         detail: format!("expected 8 bytes, found {}", raw.len()),
     })?;
     Ok(u64::from_be_bytes(bytes))
+}
+
+/// The (bucket, key) of an `access` tree entry keyed `bucket 0x00 key`.
+pub(crate) fn access_of(raw: &[u8]) -> Result<(BucketName, ObjectKey), MetaError> {
+    let corrupt = |detail: &str| MetaError::Corrupt {
+        tree: "access",
+        detail: detail.to_owned(),
+    };
+    let split = raw
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or_else(|| corrupt("key without a bucket separator"))?;
+    let (bucket, rest) = raw.split_at(split);
+    let bucket = std::str::from_utf8(bucket)
+        .ok()
+        .and_then(|b| BucketName::new(b).ok())
+        .ok_or_else(|| corrupt("invalid bucket name"))?;
+    let key = std::str::from_utf8(rest.get(1..).unwrap_or_default())
+        .ok()
+        .and_then(|k| ObjectKey::new(k).ok())
+        .ok_or_else(|| corrupt("invalid object key"))?;
+    Ok((bucket, key))
 }
 
 #[cfg(test)]

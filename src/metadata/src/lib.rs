@@ -1,5 +1,5 @@
 //! The metadata store: buckets, objects, multipart uploads and their parts, per-volume live
-//! bytes, the write sequence and access keys, behind the [`MetadataStore`] trait.
+//! bytes, the write sequence, access keys and per-object access statistics, behind the [`MetadataStore`] trait.
 //!
 //! Two implementations: [`SledStore`] (sled trees, flushed with group commit) and
 //! [`MemoryStore`] (BTreeMaps under one mutex, for tests and simulation). One conformance
@@ -365,8 +365,33 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug + 'static {
     /// Every access key, sorted by id.
     fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>, MetaError>;
 
-    /// Removes every bucket, object, upload, part and volume entry (keys and seq floor stay);
-    /// used by index rebuild.
+    /// Stores per-object access statistics, opaque bytes to the store (the tiering crate
+    /// encodes them), replacing any entry under the same (bucket, key). The whole batch is ONE
+    /// atomic step and, with `flush` configured, costs one flush however many entries it holds:
+    /// statistics are written in batches, never once per request. An empty batch does nothing.
+    /// The bucket need not exist (statistics are not part of the index).
+    fn put_access_batch(
+        &self,
+        entries: &[(BucketName, ObjectKey, Vec<u8>)],
+    ) -> Result<(), MetaError>;
+    /// The access statistics stored for the object, if any.
+    fn get_access(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<Option<Vec<u8>>, MetaError>;
+    /// Stored access statistics ordered by (bucket, key), strictly after `after` if given, at
+    /// most `limit`.
+    fn scan_access(
+        &self,
+        after: Option<(&BucketName, &ObjectKey)>,
+        limit: usize,
+    ) -> Result<Vec<(BucketName, ObjectKey, Vec<u8>)>, MetaError>;
+    /// Removes the object's access statistics; whether there were any.
+    fn delete_access(&self, bucket: &BucketName, key: &ObjectKey) -> Result<bool, MetaError>;
+
+    /// Removes every bucket, object, upload, part and volume entry (keys, access statistics
+    /// and the seq floor stay); used by index rebuild.
     fn clear_index(&self) -> Result<(), MetaError>;
     /// Makes everything committed so far durable.
     fn flush(&self) -> Result<(), MetaError>;

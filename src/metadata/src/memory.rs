@@ -31,6 +31,8 @@ struct State {
     parts: BTreeMap<String, BTreeMap<u32, PartRecord>>,
     volumes: BTreeMap<VolumeId, u64>,
     access_keys: BTreeMap<String, AccessKeyRecord>,
+    /// Per-object access statistics, opaque bytes.
+    access: BTreeMap<(BucketName, ObjectKey), Vec<u8>>,
     last_seq: u64,
 }
 
@@ -440,6 +442,55 @@ impl MetadataStore for MemoryStore {
 
     fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>, MetaError> {
         Ok(self.lock().access_keys.values().cloned().collect())
+    }
+
+    fn put_access_batch(
+        &self,
+        entries: &[(BucketName, ObjectKey, Vec<u8>)],
+    ) -> Result<(), MetaError> {
+        let mut s = self.lock();
+        for (bucket, key, value) in entries {
+            s.access
+                .insert((bucket.clone(), key.clone()), value.clone());
+        }
+        Ok(())
+    }
+
+    fn get_access(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<Option<Vec<u8>>, MetaError> {
+        Ok(self
+            .lock()
+            .access
+            .get(&(bucket.clone(), key.clone()))
+            .cloned())
+    }
+
+    fn scan_access(
+        &self,
+        after: Option<(&BucketName, &ObjectKey)>,
+        limit: usize,
+    ) -> Result<Vec<(BucketName, ObjectKey, Vec<u8>)>, MetaError> {
+        let s = self.lock();
+        let lower = match after {
+            Some((bucket, key)) => Bound::Excluded((bucket.clone(), key.clone())),
+            None => Bound::Unbounded,
+        };
+        Ok(s.access
+            .range((lower, Bound::Unbounded))
+            .take(limit)
+            .map(|((b, k), v)| (b.clone(), k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn delete_access(&self, bucket: &BucketName, key: &ObjectKey) -> Result<bool, MetaError> {
+        Ok(self
+            .lock()
+            .access
+            .remove(&(bucket.clone(), key.clone()))
+            .is_some())
     }
 
     fn clear_index(&self) -> Result<(), MetaError> {

@@ -2,7 +2,7 @@
 //!
 //! Trees (key layouts in [`crate::keys`]): `buckets`, `objects`, `uploads`,
 //! `uploads_by_key` (the index `list_uploads` walks), `parts`, `volumes` (live bytes),
-//! `access_keys`, and `meta` (the store format byte and the sequence offset).
+//! `access_keys`, `access` (per-object access statistics, opaque bytes), and `meta` (the store format byte and the sequence offset).
 //!
 //! Atomicity: every step that touches more than one tree is one multi-tree sled transaction.
 //! sled transactions cannot scan, so the few steps whose correctness rests on a scan agreeing
@@ -60,6 +60,7 @@ const UPLOADS_BY_KEY: &str = "uploads_by_key";
 const PARTS: &str = "parts";
 const VOLUMES: &str = "volumes";
 const ACCESS_KEYS: &str = "access_keys";
+const ACCESS: &str = "access";
 const META: &str = "meta";
 
 /// `meta` key of the store's format byte, written on first open and checked on every open.
@@ -93,6 +94,8 @@ pub struct SledStore {
     parts: Tree,
     volumes: Tree,
     access_keys: Tree,
+    /// Per-object access statistics, keyed `bucket 0x00 key`.
+    access: Tree,
     meta: Tree,
     /// Flush after every mutating call (group-committed).
     flush_each: bool,
@@ -315,6 +318,7 @@ impl SledStore {
             parts: db.open_tree(PARTS)?,
             volumes: db.open_tree(VOLUMES)?,
             access_keys: db.open_tree(ACCESS_KEYS)?,
+            access: db.open_tree(ACCESS)?,
             meta,
             db,
             flush_each: config.flush,
@@ -970,6 +974,64 @@ impl MetadataStore for SledStore {
             .iter()
             .map(|e| records::decode(ACCESS_KEYS, &e?.1))
             .collect()
+    }
+
+    fn put_access_batch(
+        &self,
+        entries: &[(BucketName, ObjectKey, Vec<u8>)],
+    ) -> Result<(), MetaError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let pending = self.begin();
+        // One sled batch is applied atomically; one ticket shares one flush.
+        let mut batch = sled::Batch::default();
+        for (bucket, key, value) in entries {
+            batch.insert(keys::object(bucket, key.as_str()), value.as_slice());
+        }
+        self.access.apply_batch(batch)?;
+        self.durable(pending)
+    }
+
+    fn get_access(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<Option<Vec<u8>>, MetaError> {
+        Ok(self
+            .access
+            .get(keys::object(bucket, key.as_str()))?
+            .map(|v| v.to_vec()))
+    }
+
+    fn scan_access(
+        &self,
+        after: Option<(&BucketName, &ObjectKey)>,
+        limit: usize,
+    ) -> Result<Vec<(BucketName, ObjectKey, Vec<u8>)>, MetaError> {
+        let lower = match after {
+            Some((bucket, key)) => Bound::Excluded(keys::object(bucket, key.as_str())),
+            None => Bound::Unbounded,
+        };
+        self.access
+            .range::<Vec<u8>, _>((lower, Bound::Unbounded))
+            .take(limit)
+            .map(|e| {
+                let (k, v) = e?;
+                let (bucket, key) = keys::access_of(&k)?;
+                Ok((bucket, key, v.to_vec()))
+            })
+            .collect()
+    }
+
+    fn delete_access(&self, bucket: &BucketName, key: &ObjectKey) -> Result<bool, MetaError> {
+        let pending = self.begin();
+        let existed = self
+            .access
+            .remove(keys::object(bucket, key.as_str()))?
+            .is_some();
+        self.durable(pending)?;
+        Ok(existed)
     }
 
     fn clear_index(&self) -> Result<(), MetaError> {

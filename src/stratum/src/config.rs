@@ -98,6 +98,9 @@ pub struct Config {
     /// Background compaction and scrubbing.
     #[serde(default)]
     pub maintenance: MaintenanceConfig,
+    /// Access statistics for the tiering policy.
+    #[serde(default)]
+    pub tiering: TieringSection,
 }
 
 /// The `[server]` table.
@@ -238,6 +241,32 @@ pub struct MaintenanceConfig {
     /// Seconds between scrubs (read and verify every piece) of each disk set. Default 86400.
     #[serde(default = "default_scrub_interval_secs")]
     pub scrub_interval_secs: u64,
+}
+
+/// The `[tiering]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TieringSection {
+    /// Seconds between writes of the access statistics that changed (one batch each; also
+    /// written at graceful shutdown). A crash loses at most this much of them. Default 10;
+    /// 1 to 3600.
+    #[serde(default = "default_access_flush_secs")]
+    pub access_flush_secs: u64,
+}
+
+/// Upper bound of `tiering.access_flush_secs`: beyond an hour a crash loses too much.
+const ACCESS_FLUSH_SECS_MAX: u64 = 3600;
+
+fn default_access_flush_secs() -> u64 {
+    10
+}
+
+impl Default for TieringSection {
+    fn default() -> Self {
+        TieringSection {
+            access_flush_secs: default_access_flush_secs(),
+        }
+    }
 }
 
 fn default_data_dir() -> PathBuf {
@@ -384,6 +413,7 @@ impl Default for Config {
             codec: CodecConfig::default(),
             engine: EngineSection::default(),
             maintenance: MaintenanceConfig::default(),
+            tiering: TieringSection::default(),
         }
     }
 }
@@ -411,6 +441,8 @@ pub struct Settings {
     pub compaction_interval: Option<Duration>,
     /// Time between scrubs, or `None` when off.
     pub scrub_interval: Option<Duration>,
+    /// Time between flushes of the access statistics.
+    pub access_flush_interval: Duration,
 }
 
 impl Config {
@@ -509,6 +541,13 @@ impl Config {
         let engine = self.engine_config();
         validate_engine(&engine)?;
         let interval = |secs: u64| (secs > 0).then(|| Duration::from_secs(secs));
+        let flush_secs = self.tiering.access_flush_secs;
+        if !(1..=ACCESS_FLUSH_SECS_MAX).contains(&flush_secs) {
+            return Err(invalid(
+                "tiering.access_flush_secs",
+                format!("must be between 1 and {ACCESS_FLUSH_SECS_MAX}"),
+            ));
+        }
         Ok(Settings {
             address: self.server.address.clone(),
             data_dir: self.data_dir.clone(),
@@ -520,6 +559,7 @@ impl Config {
             credentials: self.credentials.clone(),
             compaction_interval: interval(self.maintenance.compaction_interval_secs),
             scrub_interval: interval(self.maintenance.scrub_interval_secs),
+            access_flush_interval: Duration::from_secs(flush_secs),
         })
     }
 }
@@ -781,6 +821,14 @@ mod tests {
             (
                 "[storage.cold]\nendpoint = \"https://h\"\nbucket = \"bkt\"\npart_bytes = 1024\n",
                 "storage.cold.part_bytes",
+            ),
+            (
+                "[tiering]\naccess_flush_secs = 0\n",
+                "tiering.access_flush_secs",
+            ),
+            (
+                "[tiering]\naccess_flush_secs = 3601\n",
+                "tiering.access_flush_secs",
             ),
         ] {
             let c = Config::from_toml(doc).unwrap();

@@ -5,8 +5,13 @@
 //! Shutdown sequence: (1) the first signal marks the server draining (`/health/ready`
 //! answers 503) and stops accepting connections; (2) in-flight requests get
 //! `shutdown_grace_secs` to finish; (3) the maintenance worker stops after its current
-//! pass, within what is left of the grace period; (4) the metadata store is flushed; (5) the
-//! process exits 0. A second signal at any point exits at once with status 130.
+//! pass, within what is left of the grace period, and the access-statistics flusher stops;
+//! (4) the access statistics still in memory are written (one batch); (5) the metadata
+//! store is flushed; (6) the process exits 0.
+//!
+//! Access statistics: GET, range GET and HEAD update an in-memory [`AccessTracker`]; a
+//! worker writes what changed every `tiering.access_flush_secs` in one metadata batch, so
+//! a crash loses at most one interval of them and a graceful stop loses none. A second signal at any point exits at once with status 130.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +28,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use stratum_api_s3::{S3Config, S3Service};
 use stratum_auth::SecretKey;
 use stratum_engine::{Engine, OpenReport};
+use stratum_tiering::tracker::CAPACITY_DEFAULT;
+use stratum_tiering::{AccessTracker, PolicyConfig};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -112,7 +119,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("reading {}", key_file.path().display()))?;
     tracing::info!(keys = store.cached_keys(), "key file loaded");
 
-    // 3. The S3 service behind the health and metrics routes.
+    // 3. The S3 service behind the health and metrics routes, reporting reads to the
+    // access tracker (statistics load lazily from the metadata store on first touch).
+    let tracker = Arc::new(AccessTracker::new(
+        engine.metadata().clone(),
+        PolicyConfig::default(),
+        CAPACITY_DEFAULT,
+    ));
     let s3 = S3Service::new(
         engine.clone(),
         Arc::new(store),
@@ -120,7 +133,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             region: settings.region.clone(),
             domains: settings.domains.clone(),
         },
-    );
+    )
+    .with_access_tracker(tracker.clone());
     let state = Arc::new(AppState {
         s3,
         metrics,
@@ -139,6 +153,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     // 5. Background workers.
     let (stop_tx, stop_rx) = watch::channel(false);
     let gauges = tokio::spawn(refresh_gauges_forever(engine.clone()));
+    let access_flusher = tokio::spawn(flush_access_forever(
+        tracker.clone(),
+        settings.access_flush_interval,
+    ));
     let worker = maintenance::spawn(
         engine.clone(),
         Schedule {
@@ -210,7 +228,24 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         name = signals.next() => forced_exit(name),
     }
 
-    // (4) Metadata.
+    // The final access flush below takes the tracker's flush lock, so it waits for a
+    // periodic flush the abort interrupted (its blocking half runs to the end).
+    access_flusher.abort();
+
+    // (4) Access statistics still in memory, in one batch.
+    let final_tracker = tracker.clone();
+    let access = tokio::task::spawn_blocking(move || final_tracker.flush());
+    tokio::select! {
+        result = access => match result {
+            Ok(Ok(r)) => tracing::info!(written = r.written, "access statistics flushed"),
+            // Not fatal: the statistics are advisory, the metadata flush still runs.
+            Ok(Err(e)) => tracing::warn!(error = %e, "flushing the access statistics failed"),
+            Err(e) => tracing::warn!(error = %e, "flushing the access statistics failed"),
+        },
+        name = signals.next() => forced_exit(name),
+    }
+
+    // (5) Metadata.
     let meta = engine.metadata().clone();
     let flush = tokio::task::spawn_blocking(move || meta.flush());
     tokio::select! {
@@ -295,6 +330,33 @@ async fn refresh_gauges_forever(engine: Engine) {
     loop {
         tick.tick().await;
         telemetry::refresh_gauges(&engine).await;
+    }
+}
+
+/// The stats flusher: writes the access statistics that changed, one batch every
+/// `interval`, off the reactor (a batch is a metadata commit and flush).
+async fn flush_access_forever(tracker: Arc<AccessTracker>, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate and there is nothing to write yet.
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let t = tracker.clone();
+        match tokio::task::spawn_blocking(move || t.flush()).await {
+            Ok(Ok(r)) => {
+                if r.written > 0 || r.evicted > 0 {
+                    tracing::debug!(
+                        written = r.written,
+                        evicted = r.evicted,
+                        "access statistics flushed"
+                    );
+                }
+            }
+            // Entries stay dirty and are retried at the next tick.
+            Ok(Err(e)) => tracing::warn!(error = %e, "flushing the access statistics failed"),
+            Err(e) => tracing::warn!(error = %e, "the access statistics flush panicked"),
+        }
     }
 }
 

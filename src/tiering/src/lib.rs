@@ -9,8 +9,10 @@
 //! ([`policy::Inputs`]). The replay never looks at a trace row later than the one it is
 //! processing and never leaves a local tier over its capacity.
 //!
-//! This crate never serves HTTP. The mover, the cold-tier client and the persistence of
-//! statistics build on these parts.
+//! [`tracker`] keeps the live statistics in memory, updated by the S3 API on every GET and
+//! HEAD, and persists them in batches to the metadata store (never a write per request).
+//!
+//! This crate never serves HTTP. The mover and the cold-tier client build on these parts.
 //!
 //! ```
 //! use stratum_tiering::{cost::CostModel, policy::{Policy, PolicyConfig}, replay::replay};
@@ -28,8 +30,10 @@ pub mod policy;
 pub mod replay;
 pub mod stats;
 pub mod trace;
+pub mod tracker;
 
 pub use cost::CostModel;
 pub use policy::{Decision, Inputs, Policy, PolicyConfig, Reason, TierUsage};
 pub use replay::{replay, ReplaySummary};
 pub use stats::{AccessStats, Hint};
+pub use tracker::{AccessKind, AccessTracker};

@@ -1,7 +1,10 @@
 //! Object operations: PutObject, GetObject, HeadObject, DeleteObject, CopyObject.
 //!
 //! GET and HEAD share one read plan (conditionals, `Range` or `partNumber`, response header
-//! overrides); the body streams straight from the engine.
+//! overrides); the body streams straight from the engine. A successful GET (whole or range)
+//! or HEAD is reported to the access tracker, if the service has one.
+
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::response::Response;
@@ -10,6 +13,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Serialize;
 use stratum_core::limits;
 use stratum_engine::{CopyOptions, MetadataDirective, ObjectInfo, RangeSpec};
+use stratum_tiering::AccessKind;
 
 use super::copy_source::parse_copy_source;
 use crate::error::{S3Error, S3ErrorCode};
@@ -198,8 +202,27 @@ pub(crate) async fn get_object(ctx: &Ctx) -> Result<Response, S3Error> {
     if resp.status() != StatusCode::NOT_MODIFIED {
         let stream = get.body.map(|r| r.map_err(std::io::Error::other));
         *resp.body_mut() = Body::from_stream(stream);
+        // The bytes actually requested: the range's length, else the whole object.
+        let bytes = get.range.map_or(get.info.size, |(start, end)| end - start);
+        record_access(ctx, &get.info, AccessKind::Get { bytes });
     }
     Ok(resp)
+}
+
+/// Reports a successful read to the access tracker, if there is one. This is the one place
+/// the live clock is read for tiering: the tracker and the policy take time as a value. A
+/// tracker error (a failed metadata read on an object's first touch) costs the statistics
+/// of this access, never the request.
+fn record_access(ctx: &Ctx, info: &ObjectInfo, kind: AccessKind) {
+    let Some(tracker) = &ctx.access else {
+        return;
+    };
+    let now_s = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    if let Err(e) = tracker.record(&info.bucket, &info.key, kind, info.size, now_s) {
+        tracing::warn!(bucket = %info.bucket, key = %info.key, error = %e, "access not recorded");
+    }
 }
 
 /// HeadObject: GetObject's headers without the body.
@@ -211,7 +234,9 @@ pub(crate) async fn head_object(ctx: &Ctx) -> Result<Response, S3Error> {
         .map(|r| r.resolve(info.size))
         .transpose()
         .map_err(S3Error::from)?;
-    read_response(ctx, &info, range, &plan)
+    let resp = read_response(ctx, &info, range, &plan)?;
+    record_access(ctx, &info, AccessKind::Head);
+    Ok(resp)
 }
 
 /// DeleteObject: 204 whether or not the key existed; `If-Match` makes it conditional.

@@ -23,6 +23,8 @@ use stratum_auth::MemoryCredentialStore;
 use stratum_core::config::EngineConfig;
 use stratum_core::{BucketName, ObjectKey};
 use stratum_engine::{Engine, ObjectInfo, PutOptions};
+use stratum_tiering::tracker::{AccessTracker, CAPACITY_DEFAULT};
+use stratum_tiering::PolicyConfig;
 use tower::ServiceExt;
 
 /// The test key pair.
@@ -36,6 +38,8 @@ pub const HOST: &str = "localhost";
 pub struct Harness {
     /// The engine, for setting up objects directly.
     pub engine: Engine,
+    /// The access tracker the service reports to ([`Harness::with_tracker`] only).
+    pub tracker: Option<Arc<AccessTracker>>,
     router: axum::Router,
     _dir: tempfile::TempDir,
 }
@@ -104,14 +108,35 @@ impl Resp {
 impl Harness {
     /// An engine in a temporary directory behind a service that knows [`ACCESS_KEY`].
     pub async fn new() -> Harness {
+        Self::open(false).await
+    }
+
+    /// [`Harness::new`] with an access tracker over the engine's metadata store, in
+    /// [`Harness::tracker`].
+    pub async fn with_tracker() -> Harness {
+        Self::open(true).await
+    }
+
+    async fn open(track: bool) -> Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = EngineConfig::under(dir.path(), 6);
         config.storage.shared_volume_bytes_max = 4 * 1024 * 1024;
         let (engine, _) = Engine::open(config).await.expect("engine opens");
         let credentials = Arc::new(MemoryCredentialStore::new().with_key(ACCESS_KEY, SECRET_KEY));
-        let service = S3Service::new(engine.clone(), credentials, S3Config::default());
+        let mut service = S3Service::new(engine.clone(), credentials, S3Config::default());
+        let tracker = track.then(|| {
+            Arc::new(AccessTracker::new(
+                engine.metadata().clone(),
+                PolicyConfig::default(),
+                CAPACITY_DEFAULT,
+            ))
+        });
+        if let Some(t) = &tracker {
+            service = service.with_access_tracker(t.clone());
+        }
         Harness {
             engine,
+            tracker,
             router: service.router(),
             _dir: dir,
         }

@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod access_tracking;
 mod auth;
 mod buckets;
 mod delete_objects;

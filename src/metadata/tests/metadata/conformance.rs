@@ -66,6 +66,8 @@ conformance!(
     put_objects_apply_the_seq_rule_item_by_item,
     put_object_is_a_batch_of_one,
     concurrent_batches_keep_the_highest_seq,
+    access_batches_replace_scan_in_order_and_delete,
+    access_stats_survive_clear_index,
 );
 
 type Store = Arc<dyn MetadataStore>;
@@ -1065,4 +1067,61 @@ fn concurrent_batches_keep_the_highest_seq(s: Store) {
         vec![(VolumeId(39), disk(10)), (VolumeId(100), 40 * disk(1))]
     );
     assert_live_bytes_consistent(&*s);
+}
+
+fn access_batches_replace_scan_in_order_and_delete(s: Store) {
+    let (a, ab) = (bucket("aaa"), bucket("aaa-b"));
+    assert_eq!(s.get_access(&a, &key("x")).unwrap(), None);
+    // The bucket need not exist; an empty batch does nothing.
+    s.put_access_batch(&[]).unwrap();
+    s.put_access_batch(&[
+        (ab.clone(), key("k"), vec![1]),
+        (a.clone(), key("y"), vec![2]),
+        (a.clone(), key("x"), vec![3]),
+        (a.clone(), key("x\u{0}z"), vec![4]),
+    ])
+    .unwrap();
+    // A later batch replaces an entry.
+    s.put_access_batch(&[(a.clone(), key("y"), vec![5, 6])])
+        .unwrap();
+    assert_eq!(s.get_access(&a, &key("y")).unwrap(), Some(vec![5, 6]));
+    let all = s.scan_access(None, 100).unwrap();
+    let order: Vec<(String, String, Vec<u8>)> = all
+        .into_iter()
+        .map(|(b, k, v)| (b.as_str().to_owned(), k.as_str().to_owned(), v))
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            ("aaa".to_owned(), "x".to_owned(), vec![3]),
+            ("aaa".to_owned(), "x\u{0}z".to_owned(), vec![4]),
+            ("aaa".to_owned(), "y".to_owned(), vec![5, 6]),
+            ("aaa-b".to_owned(), "k".to_owned(), vec![1]),
+        ]
+    );
+    // Paging: strictly after the marker, at most `limit`.
+    let page = s.scan_access(Some((&a, &key("x"))), 2).unwrap();
+    let keys: Vec<&str> = page.iter().map(|(_, k, _)| k.as_str()).collect();
+    assert_eq!(keys, vec!["x\u{0}z", "y"]);
+    let page = s.scan_access(Some((&a, &key("y"))), 10).unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].0, ab);
+    assert!(s
+        .scan_access(Some((&ab, &key("k"))), 10)
+        .unwrap()
+        .is_empty());
+    assert!(s.delete_access(&a, &key("x")).unwrap());
+    assert!(!s.delete_access(&a, &key("x")).unwrap());
+    assert_eq!(s.get_access(&a, &key("x")).unwrap(), None);
+    assert_eq!(s.scan_access(None, 100).unwrap().len(), 3);
+}
+
+fn access_stats_survive_clear_index(s: Store) {
+    s.put_access_batch(&[(bucket("bkt"), key("k"), vec![9])])
+        .unwrap();
+    s.clear_index().unwrap();
+    assert_eq!(
+        s.get_access(&bucket("bkt"), &key("k")).unwrap(),
+        Some(vec![9])
+    );
 }

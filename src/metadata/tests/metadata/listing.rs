@@ -356,6 +356,22 @@ impl MetadataStore for CountingStore {
     fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>, MetaError> {
         self.inner.list_access_keys()
     }
+    fn put_access_batch(&self, e: &[(BucketName, ObjectKey, Vec<u8>)]) -> Result<(), MetaError> {
+        self.inner.put_access_batch(e)
+    }
+    fn get_access(&self, b: &BucketName, k: &ObjectKey) -> Result<Option<Vec<u8>>, MetaError> {
+        self.inner.get_access(b, k)
+    }
+    fn scan_access(
+        &self,
+        after: Option<(&BucketName, &ObjectKey)>,
+        limit: usize,
+    ) -> Result<Vec<(BucketName, ObjectKey, Vec<u8>)>, MetaError> {
+        self.inner.scan_access(after, limit)
+    }
+    fn delete_access(&self, b: &BucketName, k: &ObjectKey) -> Result<bool, MetaError> {
+        self.inner.delete_access(b, k)
+    }
     fn clear_index(&self) -> Result<(), MetaError> {
         self.inner.clear_index()
     }

@@ -335,3 +335,22 @@ fn concurrent_batch_committers_are_all_durable() {
     assert_eq!(all_keys(&s, &bucket("bkt")).len(), 8 * 5 * 8);
     assert_live_bytes_consistent(&s);
 }
+
+#[test]
+fn access_batches_are_one_flush_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = sled_config(dir.path(), true);
+    let entries: Vec<_> = (0..50u8)
+        .map(|i| (bucket("bkt"), key(&format!("k{i:02}")), vec![i; 3]))
+        .collect();
+    {
+        let s = SledStore::open(&cfg).unwrap();
+        let stats = s.commit_stats();
+        s.put_access_batch(&entries).unwrap();
+        let after = s.commit_stats();
+        assert_eq!(after.commits - stats.commits, 1, "a batch is one commit");
+        assert_eq!(after.flushes - stats.flushes, 1, "and one flush");
+    }
+    let s = SledStore::open(&cfg).unwrap();
+    assert_eq!(s.scan_access(None, 1000).unwrap(), entries);
+}
