@@ -160,7 +160,7 @@ mod tests {
         let max = *zstd::compression_level_range().end();
         assert_eq!(Encoder::with_level(1000, true).level(), max);
         assert_eq!(Encoder::with_level(-5, true).level(), -5);
-        assert_eq!(Encoder::new(&CodecConfig::default()).level(), 3);
+        assert_eq!(Encoder::new(&CodecConfig::default()).level(), 1);
     }
 
     #[test]
