@@ -74,13 +74,19 @@ pub fn spawn(
     })
 }
 
+/// Counts one maintenance pass by task, tier and outcome.
+fn count_run(task: &'static str, tier: Tier, ok: bool) {
+    let result = if ok { "ok" } else { "error" };
+    metrics::counter!("stratum_maintenance_runs_total",
+        "task" => task, "tier" => tier.as_str(), "result" => result)
+    .increment(1);
+}
+
 async fn compact(engine: &Engine, tier: Tier) {
     let started = std::time::Instant::now();
     match engine.compact(tier).await {
         Ok(r) => {
-            metrics::counter!("stratum_maintenance_runs_total",
-                "task" => "compaction", "tier" => tier.as_str(), "result" => "ok")
-            .increment(1);
+            count_run("compaction", tier, true);
             metrics::counter!("stratum_compaction_reclaimed_bytes_total", "tier" => tier.as_str())
                 .increment(r.bytes_reclaimed);
             tracing::info!(
@@ -95,9 +101,7 @@ async fn compact(engine: &Engine, tier: Tier) {
             );
         }
         Err(e) => {
-            metrics::counter!("stratum_maintenance_runs_total",
-                "task" => "compaction", "tier" => tier.as_str(), "result" => "error")
-            .increment(1);
+            count_run("compaction", tier, false);
             tracing::warn!(tier = tier.as_str(), error = %e, "compaction pass failed");
         }
     }
@@ -107,9 +111,7 @@ async fn scrub(engine: &Engine, tier: Tier) {
     let started = std::time::Instant::now();
     match engine.scrub(tier).await {
         Ok(r) => {
-            metrics::counter!("stratum_maintenance_runs_total",
-                "task" => "scrub", "tier" => tier.as_str(), "result" => "ok")
-            .increment(1);
+            count_run("scrub", tier, true);
             metrics::counter!("stratum_scrub_pieces_repaired_total", "tier" => tier.as_str())
                 .increment(r.pieces_repaired);
             metrics::gauge!("stratum_scrub_stripes_unrecoverable", "tier" => tier.as_str())
@@ -146,9 +148,7 @@ async fn scrub(engine: &Engine, tier: Tier) {
             }
         }
         Err(e) => {
-            metrics::counter!("stratum_maintenance_runs_total",
-                "task" => "scrub", "tier" => tier.as_str(), "result" => "error")
-            .increment(1);
+            count_run("scrub", tier, false);
             tracing::warn!(tier = tier.as_str(), error = %e, "scrub failed");
         }
     }
