@@ -152,6 +152,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 
     // 5. Background workers.
     let (stop_tx, stop_rx) = watch::channel(false);
+    // The first refresh completes before serving, so /metrics never lacks the gauges.
+    telemetry::refresh_gauges(&engine).await;
     let gauges = tokio::spawn(refresh_gauges_forever(engine.clone()));
     let access_flusher = tokio::spawn(flush_access_forever(
         tracker.clone(),
