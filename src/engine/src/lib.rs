@@ -65,7 +65,7 @@ pub use multipart::{CompletedPart, ListPartsPage, ListUploadsPage, PartInfo};
 pub use objects::{CopyOptions, MetadataDirective};
 pub use records::VolumeRecord;
 pub use stratum_metadata::{
-    ListPage, ListParams, ObjectRecord, PartRecord, PutCondition, UploadRecord,
+    successor, ListPage, ListParams, ObjectRecord, PartRecord, PutCondition, UploadRecord,
 };
 pub use stratum_storage::ScrubReport;
 pub use usage::Usage;

@@ -73,7 +73,7 @@ mod memory;
 pub mod records;
 mod sled_store;
 
-pub use list::{list_objects, ListPage, ListParams, LIST_SCAN_PAGE};
+pub use list::{list_objects, successor, ListPage, ListParams, LIST_SCAN_PAGE};
 pub use memory::MemoryStore;
 pub use records::{AccessKeyRecord, BucketRecord, ObjectRecord, PartRecord, UploadRecord};
 pub use sled_store::{CommitStats, SledStore};

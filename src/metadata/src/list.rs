@@ -135,7 +135,7 @@ pub fn list_objects(
 ///
 /// UTF-8 byte order is code point order, so incrementing the last character that is not
 /// U+10FFFF (dropping those after it) gives it.
-pub(crate) fn successor(s: &str) -> Option<String> {
+pub fn successor(s: &str) -> Option<String> {
     let mut chars: Vec<char> = s.chars().collect();
     while let Some(c) = chars.pop() {
         let next = match c {

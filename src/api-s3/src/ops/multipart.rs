@@ -14,7 +14,7 @@ use axum::response::Response;
 use http::{HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 use stratum_core::{limits, ChecksumValue, ObjectKey, Tier, UploadId};
-use stratum_engine::{CompletedPart, PartInfo, PutOptions, RangeSpec, UploadRecord};
+use stratum_engine::{successor, CompletedPart, PartInfo, PutOptions, RangeSpec, UploadRecord};
 
 use super::bucket::{empty, Owner};
 use super::copy_source::parse_copy_source;
@@ -632,22 +632,6 @@ fn rolled_up(key: &str, prefix: &str, delimiter: Option<&str>) -> Option<String>
     let rest = key.strip_prefix(prefix)?;
     rest.find(d)
         .map(|i| key[..prefix.len() + i + d.len()].to_owned())
-}
-
-/// The smallest string greater than every string that starts with `s`, if there is one
-/// (UTF-8 byte order is code point order: increment the last character below U+10FFFF).
-fn successor(s: &str) -> Option<String> {
-    let mut chars: Vec<char> = s.chars().collect();
-    while let Some(c) = chars.pop() {
-        let next = match c {
-            char::MAX => continue,
-            '\u{D7FF}' => '\u{E000}',
-            c => char::from_u32(u32::from(c) + 1)?,
-        };
-        chars.push(next);
-        return Some(chars.into_iter().collect());
-    }
-    None
 }
 
 #[cfg(test)]
