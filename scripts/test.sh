@@ -14,12 +14,19 @@ cargo fmt --all -- --check
 
 echo "== clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The GPU recompression path (feature `gpu`) must build everywhere; its CPU fallback is
+# tested below on machines without a GPU.
+cargo clippy -p stratum-codec --all-targets --features gpu --quiet -- -D warnings
+cargo check -p stratum --features gpu --quiet
 
 echo "== end-to-end clients (awscli, boto3, rclone into target/e2e-venv)"
 ./scripts/e2e-deps.sh
 
 echo "== tests (unit, integration, crash, model, benches at toy size)"
 cargo test --workspace --all-targets --no-fail-fast
+
+echo "== GPU feature (CPU fallback without a GPU)"
+cargo test -p stratum-codec --features gpu
 
 echo "== doctests"
 cargo test --workspace --doc

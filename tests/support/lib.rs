@@ -10,6 +10,7 @@
 //!   messages carry the command, its output and the tail of the server's log.
 //! - [`http`] is a minimal HTTP/1.1 client over `TcpStream` for requests no client would send.
 //! - [`fs`] makes test data and compares files and trees.
+//! - [`moto`] starts moto's S3 server, the independent remote for the cold tier.
 //!
 //! This library uses `std` only (dev-dependencies are for the test binaries).
 
@@ -18,6 +19,7 @@ use std::path::PathBuf;
 mod clients;
 pub mod fs;
 pub mod http;
+pub mod moto;
 mod server;
 
 pub use clients::{aws, aws_with_env, python, python_with_env, rclone, venv_dir, Run};

@@ -133,6 +133,10 @@ pub struct Server {
     data_dir: PathBuf,
     log_path: PathBuf,
     binary: PathBuf,
+    /// `--config`, when the test gave one.
+    config: Option<PathBuf>,
+    /// Extra environment of the process (e.g. `STRATUM_FAILPOINT`).
+    env: Vec<(String, String)>,
     // Last, so the directory goes after the process is gone.
     dir: TempDir,
 }
@@ -141,7 +145,20 @@ impl Server {
     /// Starts a server on a fresh temporary data directory with random root keys, and waits
     /// until it is ready.
     pub fn start() -> Server {
+        Server::start_with_config(None)
+    }
+
+    /// [`Server::start`] with a config file: `config_toml` is written to the server's
+    /// directory with every `{dir}` replaced by that directory's path (for disk sets and
+    /// credential files under it). `--data-dir` still overrides its `data_dir`.
+    pub fn start_with_config(config_toml: Option<&str>) -> Server {
         let dir = TempDir::new("server");
+        let config = config_toml.map(|text| {
+            let path = dir.path().join("config.toml");
+            let text = text.replace("{dir}", &dir.path().display().to_string());
+            std::fs::write(&path, text).expect("write the config file");
+            path
+        });
         let data_dir = dir.path().join("data");
         let alnum = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
         let secret_alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -153,10 +170,41 @@ impl Server {
             log_path: dir.path().join("server.log"),
             data_dir,
             binary: stratum_binary(),
+            config,
+            env: Vec::new(),
             dir,
         };
         server.spawn();
         server
+    }
+
+    /// The server's own temporary directory (`{dir}` in its config).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Sets an environment variable for the next start (`None` removes it).
+    pub fn set_env(&mut self, name: &str, value: Option<&str>) {
+        self.env.retain(|(n, _)| n != name);
+        if let Some(v) = value {
+            self.env.push((name.to_owned(), v.to_owned()));
+        }
+    }
+
+    /// Waits up to `timeout` for the process to exit on its own (a failpoint abort);
+    /// returns its status, or `None` if it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let status = wait_timeout(self.child.as_mut()?, timeout);
+        if status.is_some() {
+            self.child = None;
+        }
+        status
+    }
+
+    /// Starts the process again after it exited on its own (no graceful stop first).
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the server still runs");
+        self.spawn();
     }
 
     /// `http://127.0.0.1:PORT`, as printed by the server (it changes on restart).
@@ -227,13 +275,17 @@ impl Server {
             .unwrap();
         writeln!(log, "=== e2e: spawning {} serve", self.binary.display()).unwrap();
         let mut cmd = Command::new(&self.binary);
-        cmd.arg("serve")
-            .arg("--address")
+        cmd.arg("serve");
+        if let Some(config) = &self.config {
+            cmd.arg("--config").arg(config);
+        }
+        cmd.arg("--address")
             .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(&self.data_dir)
             .env("STRATUM_ACCESS_KEY", &self.access_key)
             .env("STRATUM_SECRET_KEY", &self.secret_key)
+            .envs(self.env.iter().map(|(n, v)| (n, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log.try_clone().unwrap()));

@@ -347,6 +347,16 @@ impl From<EngineError> for S3Error {
             EngineError::Storage(e) => internal(&e),
             EngineError::Metadata(e) => internal(&e),
             EngineError::Corrupt(e) => internal(&e),
+            // The cold tier's provider failed: a transient failure (5xx, 429, timeouts
+            // after retries) is the client's to retry, anything else is ours.
+            EngineError::Remote(e) if e.is_transient() => {
+                tracing::warn!(error = %e, "cold tier unavailable");
+                S3Error::new(
+                    C::ServiceUnavailable,
+                    "The cold tier is unavailable; please retry.",
+                )
+            }
+            EngineError::Remote(e) => internal(&e),
             EngineError::Unavailable(what) => S3Error::new(
                 C::ServiceUnavailable,
                 format!("Please reduce your request rate or retry: {what}"),

@@ -184,6 +184,19 @@ pub fn object_metadata(headers: &HeaderMap) -> Result<(Option<String>, Pairs, Pa
             user.push((meta.to_owned(), value));
         }
     }
+    // A pinned tier hint with a typo would silently do nothing: refuse it.
+    for (name, value) in &user {
+        if name.eq_ignore_ascii_case(stratum_tiering::stats::TIER_HINT_NAME)
+            && stratum_tiering::Hint::parse(value).is_none()
+        {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidArgument,
+                "x-amz-meta-stratum-tier must be hot, warm, cold or auto",
+            )
+            .with("ArgumentName", "x-amz-meta-stratum-tier")
+            .with("ArgumentValue", value.clone()));
+        }
+    }
     if user_bytes > limits::USER_METADATA_BYTES_MAX {
         return Err(S3Error::new(
             S3ErrorCode::MetadataTooLarge,

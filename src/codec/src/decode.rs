@@ -49,18 +49,30 @@ pub fn decode_into(frame: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
 pub fn recompress(frame: &[u8], level: i32) -> Result<Vec<u8>, CodecError> {
     let header = read_header(frame)?;
     let original = verified_original(frame, &header)?;
+    Ok(reencode(frame, &header, &original, level))
+}
+
+/// The second half of [`recompress`], for a caller that has already verified `frame` (its
+/// `header`, and `original` from [`verified_original`]): the batch path verifies first and
+/// then decides where each frame is compressed.
+pub(crate) fn reencode(frame: &[u8], header: &FrameHeader, original: &[u8], level: i32) -> Vec<u8> {
     // A zstd frame is already known to shrink: sampling it again would only cost time.
     let encoder = Encoder::with_level(level, header.codec == CodecId::Passthrough);
-    let reencoded = encoder.encode_with_crc(&original, header.crc32c);
-    if reencoded.len() < frame.len() {
-        Ok(reencoded)
+    shorter_or_input(frame, encoder.encode_with_crc(original, header.crc32c))
+}
+
+/// `candidate` when it is strictly shorter than the input `frame`, else a copy of `frame`: the
+/// rule that recompression never grows a frame.
+pub(crate) fn shorter_or_input(frame: &[u8], candidate: Vec<u8>) -> Vec<u8> {
+    if candidate.len() < frame.len() {
+        candidate
     } else {
-        Ok(frame.to_vec())
+        frame.to_vec()
     }
 }
 
 /// The original bytes of a whole frame, verified; borrowed from `frame` when passthrough.
-fn verified_original<'a>(
+pub(crate) fn verified_original<'a>(
     frame: &'a [u8],
     header: &FrameHeader,
 ) -> Result<Cow<'a, [u8]>, CodecError> {

@@ -5,7 +5,8 @@
 //! codec per frame (zstd at a configured level, or passthrough when cheap sampling says the
 //! data will not shrink), the [`FrameCutter`] that cuts a body into frames following the
 //! [`FramePolicy`](stratum_core::config::FramePolicy), and the recompression of frames at
-//! another level for the background path.
+//! another level for the background path, one frame at a time ([`recompress`]) or in batches
+//! on CPU threads or a GPU ([`BatchRecompressor`]).
 //!
 //! Invariants:
 //! - every frame decodes alone: no frame refers to another, and a zstd frame's stored bytes
@@ -16,9 +17,13 @@
 //!   of the original bytes have been verified: corruption is an error, never wrong data;
 //! - frame boundaries depend only on offsets and the policy, never on how a body arrived.
 //!
-//! It never does I/O, never reads a clock and never spawns threads or tasks; callers run its
+//! It never does I/O, never reads a clock and never spawns tasks or threads that outlive a
+//! call: the one exception to "no threads" is [`BatchRecompressor`], whose CPU path runs a
+//! batch on scoped worker threads that are joined before the call returns. Callers run its
 //! CPU work wherever they like (off the reactor). Per-thread zstd contexts are its only
-//! state, and they carry nothing from one frame to the next.
+//! state, and they carry nothing from one frame to the next. Its only `unsafe` code is the
+//! GPU FFI module behind the `gpu` feature, which loads the CUDA driver and nvCOMP at run
+//! time (loading a shared library is not file I/O of stored data).
 //!
 //! ```
 //! use stratum_codec::{decode, CodecId, Encoder, read_header};
@@ -30,6 +35,7 @@
 //! # Ok::<(), stratum_codec::CodecError>(())
 //! ```
 
+mod batch;
 mod context;
 #[doc(hidden)]
 pub mod corpus;
@@ -38,6 +44,7 @@ mod decode;
 mod encode;
 mod frame;
 
+pub use batch::{Backend, BatchConfig, BatchRecompressor, BatchStats, GpuMode};
 pub use cutter::FrameCutter;
 pub use decode::{decode, decode_into, recompress};
 pub use encode::{worth_compressing, Encoder};

@@ -1,12 +1,13 @@
 //! Integration tests of the public codec API: round trips, codec choice, the size bound,
-//! corruption detection, recompression, standard zstd frames, and frame cutting under a
-//! shrunken policy so every boundary is crossed.
+//! corruption detection, recompression (one frame and in batches), standard zstd frames, and
+//! frame cutting under a shrunken policy so every boundary is crossed.
 
 use proptest::prelude::*;
 use stratum_codec::corpus;
 use stratum_codec::{
-    decode, decode_into, read_header, recompress, worth_compressing, CodecError, CodecId, Encoder,
-    FrameCutter, FrameHeader, FRAME_HEADER_BYTES,
+    decode, decode_into, read_header, recompress, worth_compressing, Backend, BatchConfig,
+    BatchRecompressor, CodecError, CodecId, Encoder, FrameCutter, FrameHeader, GpuMode,
+    FRAME_HEADER_BYTES,
 };
 use stratum_core::config::{CodecConfig, FramePolicy};
 
@@ -310,4 +311,188 @@ fn cut_encode_decode_reassembles_the_body() {
     assert_eq!(out, body);
     // 8 × 1 KiB + 14 × 4 KiB reach 64 KiB; then 16 KiB frames: 2 full and a 3,392-byte tail.
     assert_eq!(frames.len(), 8 + 14 + 3);
+}
+
+/// A passthrough frame of `data` whatever it holds: what an encoder with a fast level and no
+/// luck (or an older writer) leaves for recompression to find.
+fn passthrough_frame(data: &[u8]) -> Vec<u8> {
+    let header = FrameHeader {
+        codec: CodecId::Passthrough,
+        original_bytes: data.len() as u32,
+        stored_bytes: data.len() as u32,
+        crc32c: crc32c::crc32c(data),
+    };
+    let mut frame = header.to_bytes().to_vec();
+    frame.extend_from_slice(data);
+    frame
+}
+
+/// Originals and their frames for the batch tests: zstd text at a fast level, passthrough
+/// text (which recompression must compress), random passthrough, empty, and sizes on both
+/// sides of the sampler's 48 KiB threshold. Small enough for level 19 in a debug test.
+fn batch_corpus() -> Vec<(Vec<u8>, Vec<u8>)> {
+    let fast = Encoder::with_level(1, true);
+    let mut out = Vec::new();
+    for (i, len) in [0usize, 1, 100, 5_000, 40_000, 70_000]
+        .into_iter()
+        .enumerate()
+    {
+        let seed = i as u64;
+        let text = corpus::text_like(len, seed);
+        out.push((text.clone(), fast.encode(&text)));
+        out.push((text.clone(), passthrough_frame(&text)));
+        let random = corpus::random(len, seed);
+        out.push((random.clone(), fast.encode(&random)));
+    }
+    out
+}
+
+/// Everything a batch must satisfy, for any backend; returns the outputs.
+fn check_batch(recompressor: &BatchRecompressor) -> Vec<Vec<u8>> {
+    let corpus = batch_corpus();
+    let frames: Vec<&[u8]> = corpus.iter().map(|(_, f)| &f[..]).collect();
+    let (results, stats) = recompressor.recompress_batch_stats(&frames);
+    assert_eq!(results.len(), frames.len());
+    let mut outputs = Vec::new();
+    for ((original, frame), result) in corpus.iter().zip(results) {
+        let out = result.expect("a sound frame recompresses");
+        assert_eq!(&decode(&out).expect("output decodes"), original);
+        assert!(out.len() <= frame.len(), "recompression grew a frame");
+        let single = recompress(frame, recompressor.level()).unwrap();
+        if recompressor.backend() == Backend::Cpu {
+            assert_eq!(out, single, "the CPU batch differs from recompress");
+        } else {
+            // nvCOMP has no levels: only the guarantees are the same.
+            assert!(out.len() <= frame.len());
+        }
+        outputs.push(out);
+    }
+    assert_eq!(stats.frames, frames.len());
+    assert_eq!(stats.errors, 0);
+    assert_eq!(
+        stats.bytes_in,
+        frames.iter().map(|f| f.len() as u64).sum::<u64>()
+    );
+    assert_eq!(
+        stats.bytes_out,
+        outputs.iter().map(|f| f.len() as u64).sum::<u64>()
+    );
+    assert_eq!(
+        stats.original_bytes,
+        corpus.iter().map(|(o, _)| o.len() as u64).sum::<u64>()
+    );
+    assert!(
+        stats.bytes_out < stats.bytes_in,
+        "passthrough text must shrink"
+    );
+    if recompressor.backend() == Backend::Cpu {
+        assert_eq!((stats.gpu_frames, stats.cpu_fallback_frames), (0, 0));
+    }
+    outputs
+}
+
+fn batch_config(threads: usize, gpu: GpuMode) -> BatchConfig {
+    BatchConfig {
+        level: 19,
+        threads,
+        gpu,
+        nvcomp_path: None,
+    }
+}
+
+#[test]
+fn batch_recompression_matches_single_frames_for_any_thread_count() {
+    let one = check_batch(&BatchRecompressor::new(batch_config(1, GpuMode::Off)));
+    let four = check_batch(&BatchRecompressor::new(batch_config(4, GpuMode::Off)));
+    assert_eq!(one, four, "thread count changed the bytes");
+    let cores = BatchRecompressor::new(batch_config(0, GpuMode::Off));
+    assert!(cores.threads() >= 1);
+    assert_eq!(check_batch(&cores), one);
+}
+
+#[test]
+fn a_corrupt_frame_errors_only_its_own_entry() {
+    let corpus = batch_corpus();
+    let mut frames: Vec<Vec<u8>> = corpus.iter().map(|(_, f)| f.clone()).collect();
+    let bad = 9;
+    let last = frames[bad].len() - 1;
+    frames[bad][last] ^= 0x01;
+    frames.push(b"not a frame, though long enough for a header".to_vec());
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    for gpu in [GpuMode::Off, GpuMode::Auto] {
+        let recompressor = BatchRecompressor::new(batch_config(3, gpu));
+        let (results, stats) = recompressor.recompress_batch_stats(&refs);
+        assert_eq!(stats.errors, 2);
+        for (i, result) in results.iter().enumerate() {
+            match i {
+                i if i == bad => assert!(matches!(
+                    result,
+                    Err(CodecError::ChecksumMismatch { .. }) | Err(CodecError::Zstd(_))
+                )),
+                i if i == frames.len() - 1 => {
+                    assert!(matches!(result, Err(CodecError::BadMagic { .. })))
+                }
+                i => assert_eq!(
+                    &decode(result.as_ref().expect("sound frame")).unwrap(),
+                    &corpus[i].0
+                ),
+            }
+        }
+    }
+}
+
+#[test]
+fn an_empty_batch_is_empty() {
+    let recompressor = BatchRecompressor::new(batch_config(4, GpuMode::Auto));
+    let (results, stats) = recompressor.recompress_batch_stats(&[]);
+    assert!(results.is_empty());
+    assert_eq!(stats.frames, 0);
+}
+
+#[cfg(not(feature = "gpu"))]
+#[test]
+fn gpu_auto_without_the_feature_says_so() {
+    let r = BatchRecompressor::new(batch_config(2, GpuMode::Auto));
+    assert_eq!(r.backend(), Backend::Cpu);
+    assert!(r
+        .gpu_unavailable_reason()
+        .unwrap()
+        .contains("`gpu` feature"));
+    assert_eq!(r.gpu_description(), None);
+    check_batch(&r);
+}
+
+/// On a machine without a GPU (CI) `Auto` must fall back with a reason and behave exactly
+/// like the CPU backend; on one with a GPU and nvCOMP 5 it must use it and keep every
+/// guarantee.
+#[cfg(feature = "gpu")]
+#[test]
+fn gpu_auto_uses_the_gpu_or_falls_back_with_a_reason() {
+    let r = BatchRecompressor::new(batch_config(2, GpuMode::Auto));
+    match r.backend() {
+        Backend::Cpu => {
+            let reason = r.gpu_unavailable_reason().expect("a reason for no GPU");
+            println!("GPU unavailable: {reason}");
+            assert!(!reason.is_empty());
+            let cpu = check_batch(&BatchRecompressor::new(batch_config(2, GpuMode::Off)));
+            assert_eq!(check_batch(&r), cpu);
+        }
+        Backend::Gpu => {
+            println!("GPU: {}", r.gpu_description().unwrap());
+            assert_eq!(r.gpu_unavailable_reason(), None);
+            check_batch(&r);
+            let corpus = batch_corpus();
+            let frames: Vec<&[u8]> = corpus.iter().map(|(_, f)| &f[..]).collect();
+            let (_, stats) = r.recompress_batch_stats(&frames);
+            assert_eq!(stats.fallback_reason, None);
+            assert!(stats.gpu_frames > 0);
+        }
+    }
+    // A configured nvCOMP path that does not exist never makes a GPU backend.
+    let missing = BatchRecompressor::new(BatchConfig {
+        nvcomp_path: Some("/nonexistent/libnvcomp.so.5".into()),
+        ..batch_config(2, GpuMode::Auto)
+    });
+    assert_eq!(missing.backend(), Backend::Cpu);
+    assert!(missing.gpu_unavailable_reason().is_some());
 }

@@ -118,6 +118,10 @@ pub const COLD_PART_BYTES_MAX: u64 = 5 * 1024 * MIB;
 pub const COLD_CONCURRENCY_MAX: usize = 1024;
 /// The most retries of one request that a config may ask for.
 pub const COLD_RETRIES_MAX: u32 = 20;
+/// Smallest `volume_bytes` of the cold tier (tests shrink it to exercise packing).
+pub const COLD_VOLUME_BYTES_MIN: u64 = 64 * 1024;
+/// Largest `volume_bytes` of the cold tier (S3's object size limit).
+pub const COLD_VOLUME_BYTES_MAX: u64 = 5 * 1024 * 1024 * MIB;
 /// The longest key prefix accepted (S3 keys are at most 1024 bytes; the rest is ours).
 pub const COLD_PREFIX_BYTES_MAX: usize = 512;
 
@@ -188,6 +192,35 @@ pub struct ColdTierConfig {
     /// guard the bytes.
     #[serde(default)]
     pub send_checksums: bool,
+    /// Target size of a cold volume, the one remote object that packs many objects' frames
+    /// (a volume closes at the first object that reaches it; one larger object makes one
+    /// larger volume). Fewer, larger objects cut per-request costs, which dominate B2/R2
+    /// bills for small objects. 64 KiB to 5 TiB; default 64 MiB.
+    #[serde(default = "default_cold_volume_bytes")]
+    pub volume_bytes: u64,
+    /// The zstd level frames are recompressed at on their way to cold (1 to 22). Default 12,
+    /// between the measured 9 (38 MB/s per core, ratio 6.5 on 4 MiB text frames) and 19
+    /// (1.4 MB/s, ratio 7.9; docs/performance.md): denser than the inline level 1 at a CPU
+    /// cost the background path can pay.
+    #[serde(default = "default_cold_zstd_level")]
+    pub zstd_level: i32,
+    /// A cold volume whose dead share (bytes of deleted or moved objects), in percent,
+    /// reaches this is rewritten by remote compaction: its live frames are packed anew and
+    /// the old remote object deleted. 5 to 100; default 50 (B2/R2 store dead bytes at full
+    /// price, but a rewrite downloads and uploads the live ones).
+    #[serde(default = "default_cold_compaction_dead_percent")]
+    pub compaction_dead_percent: u8,
+    /// Threads recompressing a batch of frames for cold (0: one per core). Default 0.
+    #[serde(default)]
+    pub recompress_threads: usize,
+    /// Recompress on an NVIDIA GPU through nvCOMP when the binary is built with the `gpu`
+    /// feature and a GPU, its driver and nvCOMP 5 are found at run time; anything missing
+    /// or failing falls back to the CPU. Default false.
+    #[serde(default)]
+    pub gpu: bool,
+    /// Where nvCOMP 5 is (`libnvcomp.so.5`); default: the loader's search path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nvcomp_path: Option<PathBuf>,
 }
 
 fn default_cold_region() -> String {
@@ -219,6 +252,15 @@ fn default_cold_retries() -> u32 {
 }
 fn default_cold_retry_backoff_ms() -> u64 {
     200
+}
+fn default_cold_volume_bytes() -> u64 {
+    64 * MIB
+}
+fn default_cold_zstd_level() -> i32 {
+    12
+}
+fn default_cold_compaction_dead_percent() -> u8 {
+    50
 }
 
 /// A config value out of range: the key (relative to its table) and why.
@@ -257,6 +299,12 @@ impl ColdTierConfig {
             retries: default_cold_retries(),
             retry_backoff_ms: default_cold_retry_backoff_ms(),
             send_checksums: false,
+            volume_bytes: default_cold_volume_bytes(),
+            zstd_level: default_cold_zstd_level(),
+            compaction_dead_percent: default_cold_compaction_dead_percent(),
+            recompress_threads: 0,
+            gpu: false,
+            nvcomp_path: None,
         }
     }
 
@@ -356,6 +404,18 @@ impl ColdTierConfig {
         }
         if self.request_timeout_secs == 0 {
             return Err(bad("request_timeout_secs", "must be at least 1"));
+        }
+        if !(COLD_VOLUME_BYTES_MIN..=COLD_VOLUME_BYTES_MAX).contains(&self.volume_bytes) {
+            return Err(bad(
+                "volume_bytes",
+                format!("must be between {COLD_VOLUME_BYTES_MIN} (64 KiB) and {COLD_VOLUME_BYTES_MAX} (5 TiB)"),
+            ));
+        }
+        if !(1..=22).contains(&self.zstd_level) {
+            return Err(bad("zstd_level", "must be between 1 and 22"));
+        }
+        if !(5..=100).contains(&self.compaction_dead_percent) {
+            return Err(bad("compaction_dead_percent", "must be between 5 and 100"));
         }
         if self.retries > COLD_RETRIES_MAX {
             return Err(bad(

@@ -78,6 +78,9 @@ pub enum EngineError {
     /// The metadata store failed.
     #[error("metadata store: {0}")]
     Metadata(#[source] MetaError),
+    /// The cold tier's remote bucket failed (after the client's retries).
+    #[error("cold tier: {0}")]
+    Remote(#[from] stratum_storage::remote::RemoteError),
     /// Stored bytes decoded to something inconsistent: never served.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -108,6 +111,7 @@ impl EngineError {
             EngineError::Storage(_) => "Storage",
             EngineError::Metadata(_) => "Metadata",
             EngineError::Corrupt(_) => "Corrupt",
+            EngineError::Remote(_) => "Remote",
             EngineError::Unavailable(_) => "Unavailable",
         }
     }

@@ -18,6 +18,10 @@ pub const FAILPOINTS: &[&str] = &[
     "multipart.part_durable",
     "multipart.complete_header_durable",
     "compact.relocated",
+    "move.data_written",
+    "move.header_durable",
+    "move.flipped",
+    "cold.volume_uploaded",
 ];
 
 /// The armed failpoint and the hit at which it fires.

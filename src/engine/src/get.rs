@@ -104,6 +104,17 @@ impl Engine {
         let extents: Vec<Extent> = record.location.extents_for_range(start, end).to_vec();
         let tier = record.location.tier;
         let inner = self.inner.clone();
+        if tier == Tier::Cold {
+            let body = crate::tiers::cold_body(inner, extents, start, end)?.map(move |frame| {
+                let _pinned = &guard;
+                frame
+            });
+            return Ok(GetObject {
+                info,
+                range: resolved,
+                body: Box::pin(body),
+            });
+        }
         let body = futures::stream::iter(extents)
             .map(move |extent| {
                 let inner = inner.clone();
@@ -124,7 +135,7 @@ impl Engine {
 
     /// Reads the current record and pins its volumes, retrying if it changed meanwhile, so
     /// the volumes cannot be freed before the returned guard drops.
-    async fn pinned_record(
+    pub(crate) async fn pinned_record(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
@@ -152,6 +163,13 @@ impl Engine {
 fn delete_deferred(inner: Arc<Inner>, freed: Vec<(Tier, stratum_core::VolumeId)>) {
     let task = move || {
         for (tier, id) in freed {
+            if tier == Tier::Cold {
+                // The last reader of a dead cold volume finished: its remote object goes.
+                if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                    handle.spawn(crate::tiers::delete_remote_volume(inner.clone(), id));
+                }
+                continue;
+            }
             if let Err(e) = inner.storage.delete_volume(tier, id) {
                 tracing::warn!(%id, error = %e, "deferred volume deletion failed");
             }
@@ -172,24 +190,7 @@ fn read_frame(inner: &Inner, tier: Tier, extent: &Extent, start: u64, end: u64) 
         // Served from parity after the hash check; the healer rewrites the lost pieces.
         let _ = inner.repairs.send((tier, extent.stripe.clone()));
     }
-    let mut original = Vec::with_capacity(extent.logical_bytes as usize);
-    stratum_codec::decode_into(&read.payload, &mut original)?;
-    if original.len() != extent.logical_bytes as usize {
-        return Err(EngineError::Corrupt(format!(
-            "frame at volume {} offset {} decoded to {} bytes, {} expected",
-            extent.stripe.volume,
-            extent.stripe.offset,
-            original.len(),
-            extent.logical_bytes
-        )));
-    }
-    let from = start.saturating_sub(extent.logical_offset) as usize;
-    let to = (end.min(extent.logical_end()) - extent.logical_offset) as usize;
-    let mut bytes = Bytes::from(original);
-    if from > 0 || to < bytes.len() {
-        bytes = bytes.slice(from..to);
-    }
-    Ok(bytes)
+    crate::tiers::decode_frame(&read.payload, extent, start, end)
 }
 
 #[cfg(test)]

@@ -45,6 +45,7 @@ mod objects;
 mod pins;
 mod put;
 mod records;
+mod tiers;
 mod usage;
 
 use std::sync::Arc;
@@ -68,7 +69,10 @@ pub use stratum_metadata::{
     successor, ListPage, ListParams, ObjectRecord, PartRecord, PutCondition, UploadRecord,
 };
 pub use stratum_storage::ScrubReport;
-pub use usage::Usage;
+pub use tiers::{
+    ColdCandidate, ColdCompactionReport, ColdVolumeInfo, MoveReport, PackReport, ReconcileReport,
+};
+pub use usage::{tier_slot, Usage};
 
 /// Engine records up to this size are erasure-coded on the calling task (see
 /// `Engine::encode_record`).
@@ -93,6 +97,10 @@ pub(crate) struct Inner {
     pub(crate) commits: std::sync::mpsc::Sender<committer::CommitRequest>,
     /// Objects and logical bytes in the index.
     pub(crate) usage: usage::UsageCounters,
+    /// The cold tier's bucket, when one is configured.
+    pub(crate) remote: Option<stratum_storage::remote::RemoteStore>,
+    /// Recompresses frames in batches on their way to cold (CPU threads, or the GPU).
+    pub(crate) recompressor: Option<Arc<stratum_codec::BatchRecompressor>>,
 }
 
 /// What a PUT (or CreateMultipartUpload) stores besides the bytes.
@@ -246,6 +254,28 @@ impl Engine {
         let storage_config = config.storage.clone();
         let (storage, recovery): (Storage, RecoveryReport) =
             blocking(move || Ok(Storage::open(&storage_config)?)).await?;
+        let remote = config
+            .storage
+            .cold
+            .as_ref()
+            .map(stratum_storage::remote::RemoteStore::new)
+            .transpose()?;
+        let recompressor = config.storage.cold.as_ref().map(|c| {
+            let r = stratum_codec::BatchRecompressor::new(stratum_codec::BatchConfig {
+                level: c.zstd_level,
+                threads: c.recompress_threads,
+                gpu: if c.gpu {
+                    stratum_codec::GpuMode::Auto
+                } else {
+                    stratum_codec::GpuMode::Off
+                },
+                nvcomp_path: c.nvcomp_path.clone(),
+            });
+            if let Some(why) = r.gpu_unavailable_reason().filter(|_| c.gpu) {
+                tracing::warn!(reason = why, "GPU recompression unavailable; using the CPU");
+            }
+            Arc::new(r)
+        });
         let (repairs, repair_rx) = mpsc::unbounded_channel();
         let commits = committer::start(meta.clone())
             .map_err(|_| EngineError::Unavailable("the committer thread could not start"))?;
@@ -259,6 +289,8 @@ impl Engine {
                 repairs,
                 commits,
                 usage: usage::UsageCounters::default(),
+                remote,
+                recompressor,
             }),
         };
         tokio::spawn(maintenance::healer(
@@ -446,6 +478,11 @@ impl Engine {
                 if inner.meta.volume_live_bytes(id)? > 0 {
                     continue;
                 }
+                if tier == Tier::Cold {
+                    // A cold volume nothing references is dead whole: its remote object goes.
+                    unreferenced.push((tier, id));
+                    continue;
+                }
                 match inner.storage.volume_info(tier, id) {
                     Ok(v) if v.kind == VolumeKind::Dedicated => unreferenced.push((tier, id)),
                     // Shared volumes wait for compaction; a volume already gone needs nothing.
@@ -453,15 +490,25 @@ impl Engine {
                     Err(e) => return Err(e.into()),
                 }
             }
+            let mut cold = Vec::new();
             for (tier, id) in inner.pins.release_or_defer(unreferenced) {
-                inner.storage.delete_volume(tier, id)?;
+                if tier == Tier::Cold {
+                    cold.push(id);
+                } else {
+                    inner.storage.delete_volume(tier, id)?;
+                }
             }
-            Ok(())
+            Ok(cold)
         })
         .await;
-        if let Err(e) = result {
-            // The bytes stay as orphans; the next open reclaims them.
-            tracing::warn!(error = %e, "freeing unreferenced volumes failed");
+        match result {
+            Ok(cold) => {
+                for id in cold {
+                    tiers::delete_remote_volume(self.inner.clone(), id).await;
+                }
+            }
+            // The bytes stay as orphans; the next open (or cold reconciliation) reclaims them.
+            Err(e) => tracing::warn!(error = %e, "freeing unreferenced volumes failed"),
         }
     }
 }

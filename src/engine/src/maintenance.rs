@@ -283,7 +283,12 @@ impl Engine {
             .header_stripe
             .as_ref()
             .is_some_and(|h| h.volume == from);
-        if current.seq != record.seq || !header_here || current.location.tier != tier {
+        // A cold object's header lives in the hot tier: compaction carries it like any other
+        // (its frames, in cold volumes, never match a local volume).
+        if current.seq != record.seq
+            || !header_here
+            || crate::tiers::records_tier(current.location.tier) != tier
+        {
             return Ok(false);
         }
         // Data stripes in this volume are copied as stored (no decode); others stay.

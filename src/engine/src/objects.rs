@@ -5,7 +5,7 @@
 //! stripes of the destination without decoding or recompressing them; a copy of an object
 //! onto itself (new metadata) rewrites only its header record.
 
-use stratum_core::{limits, BucketName, Extent, ObjectKey};
+use stratum_core::{limits, BucketName, Extent, ObjectKey, Tier};
 use stratum_metadata::{ListPage, ListParams, ObjectRecord, PutCondition};
 use stratum_storage::RecordKind;
 
@@ -13,6 +13,7 @@ use crate::error::{EngineError, Result};
 use crate::hash::BodyDigests;
 use crate::put::{check_condition, record_volumes, Sink, WrittenBody};
 use crate::records::VolumeRecord;
+use crate::tiers::records_tier;
 use crate::{blocking, failpoint, now_ms, Engine, ObjectInfo};
 
 /// What a copy does with the source's metadata (`x-amz-metadata-directive`).
@@ -81,7 +82,7 @@ impl Engine {
         // 1. The tombstone is durable before the object disappears from the index.
         let seq = self.next_seq().await?;
         self.append_records(
-            current.location.tier,
+            records_tier(current.location.tier),
             vec![VolumeRecord::Tombstone {
                 bucket: bucket.clone(),
                 key: key.clone(),
@@ -142,7 +143,10 @@ impl Engine {
                 .await
                 .map_err(|_| EngineError::Unavailable("the copy task panicked"))?;
         }
-        let written = self.restripe(&source).await?;
+        // A copy of a cold object lands in hot (its frames are downloaded).
+        let (written, _) = self
+            .restripe(&source, records_tier(source.location.tier))
+            .await?;
         tokio::spawn(async move {
             this.commit_object(b, k, written, record, opts.condition)
                 .await
@@ -175,60 +179,84 @@ impl Engine {
         Ok(info)
     }
 
-    /// Copies a record's stored frames into new stripes (same tier), as a written body.
-    pub(crate) async fn restripe(&self, source: &ObjectRecord) -> Result<WrittenBody> {
+    /// Copies a record's stored frames (as stored: no decode, no recompression) into new
+    /// stripes of tier `to`, as a written body that nothing references yet. Reads the
+    /// source a batch of frames at a time, from any tier (cold by ranged GETs). Returns the
+    /// body and the stored bytes read.
+    pub(crate) async fn restripe(
+        &self,
+        source: &ObjectRecord,
+        to: Tier,
+    ) -> Result<(WrittenBody, u64)> {
         let inner = self.inner.clone();
-        let source = source.clone();
         let shared = source.size <= inner.config.shared_object_bytes_max;
-        blocking(move || {
-            let tier = source.location.tier;
-            let digests = BodyDigests {
-                md5: [0; 16],
-                checksums: Vec::new(),
-                bytes: source.size,
-            };
-            let mut stripes = Vec::new();
-            let mut frame_bytes = Vec::new();
-            let mut writer = if shared {
-                None
-            } else {
-                Some(inner.storage.create_dedicated(tier)?)
-            };
-            let mut extents = Vec::new();
-            for e in &source.location.extents {
-                let read = inner.storage.read_stripe(tier, &e.stripe)?;
-                if read.reconstructed {
-                    let _ = inner.repairs.send((tier, e.stripe.clone()));
-                }
-                let stripe = inner
-                    .storage
-                    .encode(tier, RecordKind::Frame, &read.payload)?;
-                match writer.as_mut() {
-                    None => {
-                        stripes.push(stripe);
-                        frame_bytes.push(e.logical_bytes);
+        let digests = BodyDigests {
+            md5: [0; 16],
+            checksums: Vec::new(),
+            bytes: source.size,
+        };
+        let mut writer = if shared {
+            None
+        } else {
+            let storage = inner.storage.clone();
+            Some(blocking(move || Ok(storage.create_dedicated(to)?)).await?)
+        };
+        let mut stripes = Vec::new();
+        let mut frame_bytes = Vec::new();
+        let mut extents = Vec::new();
+        let mut read_bytes = 0u64;
+        let from = source.location.tier;
+        for batch in crate::tiers::batches(&source.location.extents, crate::tiers::MOVE_BATCH_BYTES)
+        {
+            let batch = source.location.extents[batch].to_vec();
+            let frames = self.stored_frames(from, &batch).await?;
+            read_bytes += frames.iter().map(|f| f.len() as u64).sum::<u64>();
+            let storage = inner.storage.clone();
+            let (w, encoded) = blocking(move || {
+                let mut w = writer;
+                let mut encoded = Vec::new();
+                for (e, frame) in batch.iter().zip(frames) {
+                    let stripe = storage.encode(to, RecordKind::Frame, &frame)?;
+                    match w.as_mut() {
+                        None => encoded.push((e.logical_bytes, Some(stripe), None)),
+                        Some(w) => encoded.push((
+                            e.logical_bytes,
+                            None,
+                            Some(Extent {
+                                logical_offset: e.logical_offset,
+                                logical_bytes: e.logical_bytes,
+                                stripe: w.append(stripe)?,
+                            }),
+                        )),
                     }
-                    Some(w) => extents.push(Extent {
-                        logical_offset: e.logical_offset,
-                        logical_bytes: e.logical_bytes,
-                        stripe: w.append(stripe)?,
-                    }),
                 }
+                Ok((w, encoded))
+            })
+            .await?;
+            writer = w;
+            for (bytes, stripe, extent) in encoded {
+                if let Some(s) = stripe {
+                    stripes.push(s);
+                    frame_bytes.push(bytes);
+                }
+                extents.extend(extent);
             }
-            let sink = match writer {
-                None => Sink::Shared {
-                    stripes,
-                    frame_bytes,
-                },
-                Some(writer) => Sink::Dedicated { writer, extents },
-            };
-            Ok(WrittenBody {
-                tier,
+        }
+        let sink = match writer {
+            None => Sink::Shared {
+                stripes,
+                frame_bytes,
+            },
+            Some(writer) => Sink::Dedicated { writer, extents },
+        };
+        Ok((
+            WrittenBody {
+                tier: to,
                 digests,
                 sink,
-            })
-        })
-        .await
+            },
+            read_bytes,
+        ))
     }
 
     /// Lists objects in key order (prefix, delimiter, start-after, max-keys). The S3 layer

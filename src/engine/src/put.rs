@@ -36,6 +36,7 @@ use tokio::sync::mpsc;
 use crate::error::{EngineError, Result};
 use crate::hash::{BodyDigests, BodyHasher};
 use crate::records::VolumeRecord;
+use crate::tiers::records_tier;
 use crate::{blocking, failpoint, now_ms, Engine, ObjectInfo, PutOptions, TrailingChecksums};
 
 /// Bounds on a body being written.
@@ -80,7 +81,7 @@ pub(crate) fn location_volumes(location: &Location) -> impl Iterator<Item = (Tie
 
 /// The tier and volumes a record's bytes occupy, header included, each once.
 pub(crate) fn record_volumes(record: &ObjectRecord) -> Vec<(Tier, VolumeId)> {
-    let tier = record.location.tier;
+    let tier = records_tier(record.location.tier);
     let mut v: Vec<(Tier, VolumeId)> = location_volumes(&record.location)
         .chain(record.header_stripe.iter().map(|h| (tier, h.volume)))
         .collect();
@@ -400,7 +401,7 @@ impl Engine {
             seq: record.seq,
         };
         if let Err(e) = self
-            .append_records(record.location.tier, vec![aborted])
+            .append_records(records_tier(record.location.tier), vec![aborted])
             .await
         {
             tracing::warn!(error = %e, "recording an aborted write failed");
@@ -487,7 +488,7 @@ impl Engine {
             following: false,
         };
         let refs = self
-            .append_records(record.location.tier, vec![header])
+            .append_records(records_tier(record.location.tier), vec![header])
             .await?;
         record.header_stripe = refs.into_iter().next();
         Ok(())

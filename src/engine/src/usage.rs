@@ -1,5 +1,6 @@
 //! Running totals of the index: how many objects and how many logical (original) bytes
-//! they hold, for metrics and the tiering summary without scanning the index.
+//! they hold, in all and per tier, for metrics, the tier mover's capacity checks and the
+//! tiering summary without scanning the index.
 //!
 //! Counted once when the engine opens (and after an index rebuild), then kept up to date by
 //! every commit that adds, replaces or removes an object. Approximate only while a commit is
@@ -8,6 +9,7 @@
 use std::ops::Bound;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use stratum_core::Tier;
 use stratum_metadata::{MetadataStore, ObjectRecord};
 
 use crate::error::Result;
@@ -19,47 +21,72 @@ pub struct Usage {
     pub objects: u64,
     /// The sum of their sizes (the bytes clients stored, before compression and parity).
     pub logical_bytes: u64,
+    /// Objects per tier: hot, warm, cold.
+    pub tier_objects: [u64; 3],
+    /// Logical bytes per tier: hot, warm, cold.
+    pub tier_logical_bytes: [u64; 3],
+}
+
+/// Index of a tier in [`Usage`]'s per-tier arrays.
+pub fn tier_slot(tier: Tier) -> usize {
+    match tier {
+        Tier::Hot => 0,
+        Tier::Warm => 1,
+        Tier::Cold => 2,
+    }
 }
 
 /// The live counters behind [`Usage`].
 #[derive(Debug, Default)]
 pub(crate) struct UsageCounters {
-    objects: AtomicI64,
-    logical_bytes: AtomicI64,
+    objects: [AtomicI64; 3],
+    logical_bytes: [AtomicI64; 3],
 }
 
 impl UsageCounters {
     /// A commit made `new` current, replacing `replaced` if there was one.
     pub(crate) fn put(&self, new: &ObjectRecord, replaced: Option<&ObjectRecord>) {
-        match replaced {
-            Some(old) => self.add(0, new.size as i64 - old.size as i64),
-            None => self.add(1, new.size as i64),
+        if let Some(old) = replaced {
+            self.removed(old);
         }
+        self.add(new.location.tier, 1, new.size as i64);
     }
 
     /// A commit removed `old`.
     pub(crate) fn removed(&self, old: &ObjectRecord) {
-        self.add(-1, -(old.size as i64));
+        self.add(old.location.tier, -1, -(old.size as i64));
     }
 
-    fn add(&self, objects: i64, bytes: i64) {
-        self.objects.fetch_add(objects, Ordering::Relaxed);
-        self.logical_bytes.fetch_add(bytes, Ordering::Relaxed);
+    /// The tier mover moved an object of `size` bytes.
+    pub(crate) fn moved(&self, from: Tier, to: Tier, size: u64) {
+        self.add(from, -1, -(size as i64));
+        self.add(to, 1, size as i64);
+    }
+
+    fn add(&self, tier: Tier, objects: i64, bytes: i64) {
+        let i = tier_slot(tier);
+        self.objects[i].fetch_add(objects, Ordering::Relaxed);
+        self.logical_bytes[i].fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// Replaces the totals with a fresh count.
     pub(crate) fn set(&self, usage: Usage) {
-        self.objects.store(usage.objects as i64, Ordering::Relaxed);
-        self.logical_bytes
-            .store(usage.logical_bytes as i64, Ordering::Relaxed);
+        for i in 0..3 {
+            self.objects[i].store(usage.tier_objects[i] as i64, Ordering::Relaxed);
+            self.logical_bytes[i].store(usage.tier_logical_bytes[i] as i64, Ordering::Relaxed);
+        }
     }
 
     /// The totals now.
     pub(crate) fn snapshot(&self) -> Usage {
-        Usage {
-            objects: self.objects.load(Ordering::Relaxed).max(0) as u64,
-            logical_bytes: self.logical_bytes.load(Ordering::Relaxed).max(0) as u64,
+        let mut u = Usage::default();
+        for i in 0..3 {
+            u.tier_objects[i] = self.objects[i].load(Ordering::Relaxed).max(0) as u64;
+            u.tier_logical_bytes[i] = self.logical_bytes[i].load(Ordering::Relaxed).max(0) as u64;
+            u.objects += u.tier_objects[i];
+            u.logical_bytes += u.tier_logical_bytes[i];
         }
+        u
     }
 }
 
@@ -76,8 +103,11 @@ pub(crate) fn count(meta: &dyn MetadataStore) -> Result<Usage> {
             };
             let page = meta.scan_objects(&bucket.name, start, PAGE)?;
             for (_, record) in &page {
+                let i = tier_slot(record.location.tier);
                 usage.objects += 1;
                 usage.logical_bytes += record.size;
+                usage.tier_objects[i] += 1;
+                usage.tier_logical_bytes[i] += record.size;
             }
             match page.last() {
                 Some((key, _)) if page.len() == PAGE => after = Some(key.as_str().to_owned()),

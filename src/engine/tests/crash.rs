@@ -365,3 +365,107 @@ async fn a_compaction_killed_mid_move_loses_nothing() {
     drop(engine);
     verify(dir.path(), &allowed, false).await;
 }
+
+/// The config of the tier-move crash tests: the shrunk knobs plus a warm disk set.
+fn with_warm(dir: &Path) -> stratum_core::config::EngineConfig {
+    let mut c = small_config(dir);
+    let mut warm = stratum_core::config::DiskSetConfig::under(&dir.join("warm"), 3);
+    warm.data_pieces = 2;
+    warm.parity_pieces = 1;
+    c.storage.warm = Some(warm);
+    c
+}
+
+/// The child of the move crash tests: moves `big` (a dedicated volume) to warm, which a
+/// failpoint cuts short.
+#[test]
+fn move_child() {
+    let Ok(dir) = std::env::var("STRATUM_MOVE_CRASH_DIR") else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async move {
+        let (engine, _) = Engine::open(with_warm(Path::new(&dir))).await.unwrap();
+        let info = engine
+            .head_object(&bucket("moves"), &key("big"))
+            .await
+            .unwrap();
+        engine
+            .move_object(&bucket("moves"), &key("big"), info.seq, Tier::Warm)
+            .await
+            .unwrap();
+    });
+}
+
+/// Kills a move at `failpoint`; returns the engine reopened after it, and the body.
+async fn move_killed_at(failpoint: &str) -> (tempfile::TempDir, Engine, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let body = versioned(1);
+    {
+        let (engine, _) = Engine::open(with_warm(dir.path())).await.unwrap();
+        engine.create_bucket(&bucket("moves")).await.unwrap();
+        put(&engine, &bucket("moves"), "big", &body).await;
+    }
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "move_child", "--nocapture", "--test-threads=1"])
+        .env("STRATUM_MOVE_CRASH_DIR", dir.path())
+        .env("STRATUM_FAILPOINT", failpoint)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success(), "the move died at {failpoint}");
+    let (engine, _) = Engine::open(with_warm(dir.path())).await.unwrap();
+    (dir, engine, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_killed_before_its_flip_leaves_the_object_where_it_was() {
+    for failpoint in ["move.data_written", "move.header_durable"] {
+        let (_dir, engine, body) = move_killed_at(failpoint).await;
+        let info = engine
+            .head_object(&bucket("moves"), &key("big"))
+            .await
+            .unwrap();
+        assert_eq!(info.tier, Tier::Hot, "{failpoint}");
+        assert_eq!(
+            get(&engine, &bucket("moves"), "big").await,
+            body,
+            "{failpoint}"
+        );
+        // The half-written copy in warm was an orphan, reclaimed at open.
+        let warm = engine.storage().volumes(Tier::Warm).unwrap();
+        assert!(
+            warm.iter().all(|v| v.kind != VolumeKind::Dedicated),
+            "{failpoint}: {warm:?}"
+        );
+        // The move, run again, completes.
+        let r = engine
+            .move_object(&bucket("moves"), &key("big"), info.seq, Tier::Warm)
+            .await
+            .unwrap();
+        assert!(r.moved, "{failpoint}");
+        assert_eq!(
+            get(&engine, &bucket("moves"), "big").await,
+            body,
+            "{failpoint}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_killed_after_its_flip_is_done_and_frees_the_old_copy() {
+    let (_dir, engine, body) = move_killed_at("move.flipped").await;
+    let info = engine
+        .head_object(&bucket("moves"), &key("big"))
+        .await
+        .unwrap();
+    assert_eq!(info.tier, Tier::Warm);
+    assert_eq!(get(&engine, &bucket("moves"), "big").await, body);
+    // The hot dedicated volume the flip left unreferenced was reclaimed at open.
+    let hot = engine.storage().volumes(Tier::Hot).unwrap();
+    assert!(
+        hot.iter().all(|v| v.kind != VolumeKind::Dedicated),
+        "{hot:?}"
+    );
+}

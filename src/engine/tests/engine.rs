@@ -921,7 +921,9 @@ async fn usage_totals_follow_puts_overwrites_deletes_and_reopen() {
         engine.usage(),
         Usage {
             objects: 1,
-            logical_bytes: 10
+            logical_bytes: 10,
+            tier_objects: [1, 0, 0],
+            tier_logical_bytes: [10, 0, 0],
         }
     );
     drop(engine);
@@ -930,7 +932,9 @@ async fn usage_totals_follow_puts_overwrites_deletes_and_reopen() {
         engine.usage(),
         Usage {
             objects: 1,
-            logical_bytes: 10
+            logical_bytes: 10,
+            tier_objects: [1, 0, 0],
+            tier_logical_bytes: [10, 0, 0],
         }
     );
 }

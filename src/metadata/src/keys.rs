@@ -11,6 +11,13 @@
 //! - `access`: `bucket 0x00 key`, as `objects`; across buckets the byte order is the
 //!   (bucket, key) order, since 0x00 sorts before every byte of a bucket name.
 //! - `volumes`: the volume id as u64 big-endian; values are u64 big-endian live bytes.
+//! - `decisions`: the decision id as u64 big-endian, so byte order is id order. The value is
+//!   `n (u32 big-endian) | bucket 0x00 key (n bytes) | row bytes`: the object is kept beside
+//!   the caller's opaque bytes so that a trim can find the row's index entry.
+//! - `decisions_by_object`: `bucket 0x00 key 0x00 id (u64 big-endian)`, empty value. One
+//!   object's entries are the keys that start with `bucket 0x00 key 0x00` and are exactly
+//!   eight bytes longer, in id order; an object whose key extends this one's with 0x00 has
+//!   longer entries in the same range, which the length check leaves out (as for `parts`).
 
 use std::ops::Bound;
 
@@ -94,6 +101,58 @@ pub(crate) fn volume(id: VolumeId) -> [u8; 8] {
     id.0.to_be_bytes()
 }
 
+/// The `decisions` key of a decision id.
+pub(crate) fn decision(id: u64) -> [u8; 8] {
+    id.to_be_bytes()
+}
+
+/// `bucket 0x00 key 0x00`: the prefix of every `decisions_by_object` entry of the object
+/// whose [`object`] key is `object_key`.
+pub(crate) fn decision_index_prefix(object_key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(object_key.len() + 9);
+    out.extend_from_slice(object_key);
+    out.push(0);
+    out
+}
+
+/// `bucket 0x00 key 0x00 id`: the `decisions_by_object` entry of row `id` of the object
+/// whose [`object`] key is `object_key`.
+pub(crate) fn decision_index(object_key: &[u8], id: u64) -> Vec<u8> {
+    let mut out = decision_index_prefix(object_key);
+    out.extend_from_slice(&id.to_be_bytes());
+    out
+}
+
+/// The stored value of a decision row: `n | object_key (n bytes) | bytes`.
+pub(crate) fn decision_value(object_key: &[u8], bytes: &[u8]) -> Result<Vec<u8>, MetaError> {
+    let n = u32::try_from(object_key.len()).map_err(|_| MetaError::Corrupt {
+        tree: "decisions",
+        detail: format!("object key of {} bytes is too long", object_key.len()),
+    })?;
+    let mut out = Vec::with_capacity(4 + object_key.len() + bytes.len());
+    out.extend_from_slice(&n.to_be_bytes());
+    out.extend_from_slice(object_key);
+    out.extend_from_slice(bytes);
+    Ok(out)
+}
+
+/// Splits a stored decision value into the object key (`bucket 0x00 key`) and the row bytes.
+pub(crate) fn split_decision_value(raw: &[u8]) -> Result<(&[u8], &[u8]), MetaError> {
+    let corrupt = || MetaError::Corrupt {
+        tree: "decisions",
+        detail: format!(
+            "value of {} bytes shorter than its object prefix",
+            raw.len()
+        ),
+    };
+    let (n, rest) = raw.split_first_chunk::<4>().ok_or_else(corrupt)?;
+    let n = usize::try_from(u32::from_be_bytes(*n)).map_err(|_| corrupt())?;
+    if rest.len() < n {
+        return Err(corrupt());
+    }
+    Ok(rest.split_at(n))
+}
+
 /// Reads a big-endian u64 value (a volumes-tree key or value, a counter).
 pub(crate) fn read_u64(tree: &'static str, raw: &[u8]) -> Result<u64, MetaError> {
     let bytes: [u8; 8] = raw.try_into().map_err(|_| MetaError::Corrupt {
@@ -160,6 +219,29 @@ mod tests {
         assert!(other.starts_with(&part_prefix("up")));
         assert_ne!(other.len(), part_prefix("up").len() + 4);
         assert_eq!(part("up", 7).len(), part_prefix("up").len() + 4);
+    }
+
+    #[test]
+    fn decision_values_split_back_and_short_ones_are_corrupt() {
+        let obj = object(&b(), "k\0");
+        let v = decision_value(&obj, b"row").unwrap();
+        assert_eq!(split_decision_value(&v).unwrap(), (&obj[..], &b"row"[..]));
+        assert!(split_decision_value(&v[..3]).is_err());
+        assert!(split_decision_value(&v[..4 + obj.len() - 1]).is_err());
+        assert_eq!(split_decision_value(&v[..4 + obj.len()]).unwrap().1, b"");
+    }
+
+    #[test]
+    fn decision_index_orders_by_id_within_an_object() {
+        let obj = object(&b(), "k");
+        let ids = [0, 1, 255, 256, 1 << 40, u64::MAX];
+        let encoded: Vec<_> = ids.iter().map(|&id| decision_index(&obj, id)).collect();
+        let mut sorted = encoded.clone();
+        sorted.sort();
+        assert_eq!(encoded, sorted);
+        assert!(encoded
+            .iter()
+            .all(|k| k.len() == decision_index_prefix(&obj).len() + 8));
     }
 
     #[test]

@@ -1,5 +1,18 @@
 //! The metadata store: buckets, objects, multipart uploads and their parts, per-volume live
-//! bytes, the write sequence, access keys and per-object access statistics, behind the [`MetadataStore`] trait.
+//! bytes, the write sequence, access keys, per-object access statistics and the tiering
+//! decision log, behind the [`MetadataStore`] trait.
+//!
+//! What it keeps (as sled trees in [`SledStore`]; key layouts in `keys.rs`):
+//!
+//! | tree | what | cleared by `clear_index` |
+//! | --- | --- | --- |
+//! | `buckets`, `objects` | buckets, the current version of each object | yes |
+//! | `uploads`, `uploads_by_key`, `parts` | in-progress multipart uploads and their parts | yes |
+//! | `volumes` | live bytes per volume | yes |
+//! | `access_keys` | credentials | no |
+//! | `access` | per-object access statistics (opaque bytes of the tiering crate) | no |
+//! | `decisions`, `decisions_by_object` | the tiering decision log (opaque rows by id) and its per-object index | no: history |
+//! | `meta` | the store format byte, the sequence offset, the highest decision id | no |
 //!
 //! Two implementations: [`SledStore`] (sled trees, flushed with group commit) and
 //! [`MemoryStore`] (BTreeMaps under one mutex, for tests and simulation). One conformance
@@ -16,6 +29,10 @@
 //! - Of two writes to one key, the one with the higher `seq` wins, whatever order they commit in.
 //! - A bucket with an object or an in-progress upload is never deleted.
 //! - A stored value that cannot be decoded is reported as [`MetaError::Corrupt`], never a panic.
+//! - A decision row and its per-object index entry are written and removed in one atomic
+//!   step (only a row too damaged to name its object leaves its entry behind, and readers
+//!   skip an entry whose row is gone). [`MetadataStore::last_decision_id`] never goes down,
+//!   whatever was trimmed.
 //!
 //! It never holds object bytes and knows nothing of storage, codecs or HTTP: a [`Location`](stratum_core::Location)
 //! is an opaque list of stripe references to it, only summed for accounting.
@@ -75,7 +92,9 @@ mod sled_store;
 
 pub use list::{list_objects, successor, ListPage, ListParams, LIST_SCAN_PAGE};
 pub use memory::MemoryStore;
-pub use records::{AccessKeyRecord, BucketRecord, ObjectRecord, PartRecord, UploadRecord};
+pub use records::{
+    AccessKeyRecord, BucketRecord, DecisionRow, ObjectRecord, PartRecord, UploadRecord,
+};
 pub use sled_store::{CommitStats, SledStore};
 
 /// A condition on the current version of an object, checked atomically with the write.
@@ -390,8 +409,51 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug + 'static {
     /// Removes the object's access statistics; whether there were any.
     fn delete_access(&self, bucket: &BucketName, key: &ObjectKey) -> Result<bool, MetaError>;
 
-    /// Removes every bucket, object, upload, part and volume entry (keys, access statistics
-    /// and the seq floor stay); used by index rebuild.
+    /// Stores decision-log rows (opaque bytes to the store: the tiering crate encodes them)
+    /// under their ids, each with an entry in the per-object index. The whole batch is ONE
+    /// atomic step and, with `flush` configured, costs one flush however many rows it holds
+    /// (as [`put_access_batch`](Self::put_access_batch)): decisions are written in batches,
+    /// never once per request. An empty batch does nothing.
+    ///
+    /// Ids are the caller's (a counter continued from [`last_decision_id`](Self::last_decision_id));
+    /// a row whose id is already stored replaces it, index entry included, and of two rows
+    /// with one id in a batch the later wins. Neither the bucket nor the object need exist:
+    /// the log is history, kept after the object is gone.
+    fn put_decisions(&self, rows: &[DecisionRow]) -> Result<(), MetaError>;
+    /// Stored rows with ids strictly greater than `after` (all if `None`), ascending, at most
+    /// `limit`, as `(id, bytes)`.
+    fn scan_decisions(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, MetaError>;
+    /// Stored rows with ids strictly less than `before` (all if `None`), DESCENDING (newest
+    /// first), at most `limit`, as `(id, bytes)`.
+    fn scan_decisions_rev(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, MetaError>;
+    /// The highest id ever stored by [`put_decisions`](Self::put_decisions), even if its row
+    /// has since been trimmed (so a counter continued from it never reuses a stored id);
+    /// `None` if no row was ever stored.
+    fn last_decision_id(&self) -> Result<Option<u64>, MetaError>;
+    /// Deletes every row with an id below `keep_from`, and its index entry; returns how many
+    /// rows went. Trimming does not lower [`last_decision_id`](Self::last_decision_id).
+    fn trim_decisions(&self, keep_from: u64) -> Result<u64, MetaError>;
+    /// The object's stored rows, newest (highest id) first, at most `limit`, as `(id, bytes)`,
+    /// read through the per-object index: the cost is the object's rows, not the log's.
+    fn object_decisions(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, MetaError>;
+
+    /// Removes every bucket, object, upload, part and volume entry; used by index rebuild.
+    /// Access keys, access statistics, the decision log and the seq floor stay: none of them
+    /// can be rebuilt from the volumes, and the decision log is history that must outlive a
+    /// rebuild of what it describes.
     fn clear_index(&self) -> Result<(), MetaError>;
     /// Makes everything committed so far durable.
     fn flush(&self) -> Result<(), MetaError>;

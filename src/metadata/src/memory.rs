@@ -11,7 +11,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use stratum_core::{BucketName, ObjectKey, UploadId, VolumeId};
 
 use crate::live::{self, LiveDelta};
-use crate::records::{AccessKeyRecord, BucketRecord, ObjectRecord, PartRecord, UploadRecord};
+use crate::records::{
+    AccessKeyRecord, BucketRecord, DecisionRow, ObjectRecord, PartRecord, UploadRecord,
+};
 use crate::{BatchResults, MetaError, MetadataStore, PutCondition, PutItem, PutOutcome, PutRef};
 
 /// The metadata store in memory.
@@ -33,6 +35,12 @@ struct State {
     access_keys: BTreeMap<String, AccessKeyRecord>,
     /// Per-object access statistics, opaque bytes.
     access: BTreeMap<(BucketName, ObjectKey), Vec<u8>>,
+    /// Decision-log rows by id, with the object each is about.
+    decisions: BTreeMap<u64, (BucketName, ObjectKey, Vec<u8>)>,
+    /// The per-object index of `decisions`: exactly one entry per row.
+    decisions_by_object: BTreeSet<(BucketName, ObjectKey, u64)>,
+    /// The highest decision id ever stored.
+    decisions_last: Option<u64>,
     last_seq: u64,
 }
 
@@ -491,6 +499,81 @@ impl MetadataStore for MemoryStore {
             .access
             .remove(&(bucket.clone(), key.clone()))
             .is_some())
+    }
+
+    fn put_decisions(&self, rows: &[DecisionRow]) -> Result<(), MetaError> {
+        let mut s = self.lock();
+        for row in rows {
+            let value = (row.bucket.clone(), row.key.clone(), row.bytes.clone());
+            if let Some((b, k, _)) = s.decisions.insert(row.id, value) {
+                s.decisions_by_object.remove(&(b, k, row.id));
+            }
+            s.decisions_by_object
+                .insert((row.bucket.clone(), row.key.clone(), row.id));
+            s.decisions_last = s.decisions_last.max(Some(row.id));
+        }
+        Ok(())
+    }
+
+    fn scan_decisions(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, MetaError> {
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(self
+            .lock()
+            .decisions
+            .range((lower, Bound::Unbounded))
+            .take(limit)
+            .map(|(id, (_, _, bytes))| (*id, bytes.clone()))
+            .collect())
+    }
+
+    fn scan_decisions_rev(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, MetaError> {
+        let upper = before.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(self
+            .lock()
+            .decisions
+            .range((Bound::Unbounded, upper))
+            .rev()
+            .take(limit)
+            .map(|(id, (_, _, bytes))| (*id, bytes.clone()))
+            .collect())
+    }
+
+    fn last_decision_id(&self) -> Result<Option<u64>, MetaError> {
+        Ok(self.lock().decisions_last)
+    }
+
+    fn trim_decisions(&self, keep_from: u64) -> Result<u64, MetaError> {
+        let mut s = self.lock();
+        let kept = s.decisions.split_off(&keep_from);
+        let trimmed = std::mem::replace(&mut s.decisions, kept);
+        for (id, (b, k, _)) in &trimmed {
+            s.decisions_by_object.remove(&(b.clone(), k.clone(), *id));
+        }
+        Ok(trimmed.len() as u64)
+    }
+
+    fn object_decisions(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, MetaError> {
+        let s = self.lock();
+        let range = (bucket.clone(), key.clone(), 0)..=(bucket.clone(), key.clone(), u64::MAX);
+        Ok(s.decisions_by_object
+            .range(range)
+            .rev()
+            .take(limit)
+            .filter_map(|(_, _, id)| s.decisions.get(id).map(|(_, _, v)| (*id, v.clone())))
+            .collect())
     }
 
     fn clear_index(&self) -> Result<(), MetaError> {

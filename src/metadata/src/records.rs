@@ -104,6 +104,23 @@ pub struct AccessKeyRecord {
     pub name: Option<String>,
 }
 
+/// One row of the tiering decision log ([`MetadataStore::put_decisions`](crate::MetadataStore::put_decisions)).
+///
+/// The store does not read `bytes` (the tiering crate encodes and versions them); it keeps
+/// `bucket` and `key` beside them to maintain the per-object index. Not encoded with
+/// [`encode`]: the stored layout is in `keys.rs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionRow {
+    /// The row's id: unique, assigned by the caller in increasing order.
+    pub id: u64,
+    /// The bucket of the object the decision is about.
+    pub bucket: BucketName,
+    /// The object's key.
+    pub key: ObjectKey,
+    /// The encoded decision.
+    pub bytes: Vec<u8>,
+}
+
 /// Encodes `rec` behind the format-version byte. `tree` names where it will be stored, for
 /// the error should encoding ever fail.
 pub fn encode<T: Serialize>(tree: &'static str, rec: &T) -> Result<Vec<u8>, MetaError> {

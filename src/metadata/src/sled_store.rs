@@ -2,7 +2,9 @@
 //!
 //! Trees (key layouts in [`crate::keys`]): `buckets`, `objects`, `uploads`,
 //! `uploads_by_key` (the index `list_uploads` walks), `parts`, `volumes` (live bytes),
-//! `access_keys`, `access` (per-object access statistics, opaque bytes), and `meta` (the store format byte and the sequence offset).
+//! `access_keys`, `access` (per-object access statistics, opaque bytes), `decisions` (the
+//! tiering decision log: opaque rows by id), `decisions_by_object` (its per-object index),
+//! and `meta` (the store format byte, the sequence offset, the highest decision id).
 //!
 //! Atomicity: every step that touches more than one tree is one multi-tree sled transaction.
 //! sled transactions cannot scan, so the few steps whose correctness rests on a scan agreeing
@@ -25,6 +27,13 @@
 //! share of a flush however many puts it holds. Items run in order inside the transaction
 //! closure; each reads the transaction's own earlier writes, a failed item is a result rather
 //! than an abort, and the batch's live-bytes changes are summed and applied once.
+//!
+//! Decisions: `put_decisions` is one transaction over `decisions`, `decisions_by_object` and
+//! `meta` (the highest id) and one ticket, like an access batch. `trim_decisions` removes
+//! rows and their index entries in transactions of at most `TRIM_CHUNK` rows (a tree can be
+//! too large for one), then takes one ticket: a crash midway leaves a shorter log, which is
+//! still a valid one. Readers go from the index to the rows without a transaction, so
+//! `object_decisions` skips an index entry whose row a concurrent trim or replacement took.
 //!
 //! Sequence numbers: `next_seq` is `offset + Db::generate_id() + 1`. sled persists the id
 //! generator across restarts (jumping ahead on recovery), and `offset` lives in `meta`, raised
@@ -49,7 +58,8 @@ use stratum_core::{BucketName, ObjectKey, UploadId, VolumeId};
 use crate::keys;
 use crate::live::{self, LiveDelta};
 use crate::records::{
-    self, AccessKeyRecord, BucketRecord, ObjectRecord, PartRecord, UploadRecord, FORMAT_VERSION,
+    self, AccessKeyRecord, BucketRecord, DecisionRow, ObjectRecord, PartRecord, UploadRecord,
+    FORMAT_VERSION,
 };
 use crate::{BatchResults, MetaError, MetadataStore, PutCondition, PutItem, PutOutcome, PutRef};
 
@@ -61,12 +71,19 @@ const PARTS: &str = "parts";
 const VOLUMES: &str = "volumes";
 const ACCESS_KEYS: &str = "access_keys";
 const ACCESS: &str = "access";
+const DECISIONS: &str = "decisions";
+const DECISIONS_BY_OBJECT: &str = "decisions_by_object";
 const META: &str = "meta";
 
 /// `meta` key of the store's format byte, written on first open and checked on every open.
 const META_FORMAT: &[u8] = b"format";
 /// `meta` key of the sequence offset (u64 big-endian).
 const META_SEQ_OFFSET: &[u8] = b"seq_offset";
+/// `meta` key of the highest decision id ever stored (u64 big-endian).
+const META_DECISIONS_LAST: &[u8] = b"decisions_last";
+
+/// Most decision rows one trim transaction removes.
+const TRIM_CHUNK: usize = 4096;
 
 /// Stripes of the per-upload mutex: uploads hashing to one stripe serialize their part
 /// writes against each other's completion, which costs little at this width.
@@ -96,6 +113,10 @@ pub struct SledStore {
     access_keys: Tree,
     /// Per-object access statistics, keyed `bucket 0x00 key`.
     access: Tree,
+    /// Decision-log rows by id.
+    decisions: Tree,
+    /// The per-object index of `decisions`.
+    decisions_by_object: Tree,
     meta: Tree,
     /// Flush after every mutating call (group-committed).
     flush_each: bool,
@@ -319,6 +340,8 @@ impl SledStore {
             volumes: db.open_tree(VOLUMES)?,
             access_keys: db.open_tree(ACCESS_KEYS)?,
             access: db.open_tree(ACCESS)?,
+            decisions: db.open_tree(DECISIONS)?,
+            decisions_by_object: db.open_tree(DECISIONS_BY_OBJECT)?,
             meta,
             db,
             flush_each: config.flush,
@@ -1034,6 +1057,174 @@ impl MetadataStore for SledStore {
         Ok(existed)
     }
 
+    fn put_decisions(&self, rows: &[DecisionRow]) -> Result<(), MetaError> {
+        let Some(max_id) = rows.iter().map(|r| r.id).max() else {
+            return Ok(());
+        };
+        let pending = self.begin();
+        // Encoded once, outside the closure sled may run more than once.
+        let encoded = rows
+            .iter()
+            .map(|r| {
+                let obj = keys::object(&r.bucket, r.key.as_str());
+                let value = keys::decision_value(&obj, &r.bytes)?;
+                Ok((
+                    keys::decision(r.id),
+                    keys::decision_index(&obj, r.id),
+                    value,
+                ))
+            })
+            .collect::<Result<Vec<_>, MetaError>>()?;
+        (&self.decisions, &self.decisions_by_object, &self.meta)
+            .transaction(|(d, i, m)| {
+                for (k, index, value) in &encoded {
+                    // A replaced row takes its index entry with it. One whose value is
+                    // unreadable leaves its entry behind: readers check that an entry's row
+                    // is the object's, so a stale entry is skipped, never misattributed.
+                    if let Some(old) = d.insert(&k[..], value.as_slice())? {
+                        if let Ok((old_obj, _)) = keys::split_decision_value(&old) {
+                            let old_index = keys::decision_index(old_obj, u64::from_be_bytes(*k));
+                            if old_index != *index {
+                                i.remove(old_index)?;
+                            }
+                        }
+                    }
+                    i.insert(index.as_slice(), &[][..])?;
+                }
+                let last = match m.get(META_DECISIONS_LAST)? {
+                    Some(v) => Some(tx(keys::read_u64(META, &v))?),
+                    None => None,
+                };
+                if last.is_none_or(|last| max_id > last) {
+                    m.insert(META_DECISIONS_LAST, &max_id.to_be_bytes()[..])?;
+                }
+                Ok(())
+            })
+            .map_err(from_tx)?;
+        self.durable(pending)
+    }
+
+    fn scan_decisions(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, MetaError> {
+        let lower = after.map_or(Bound::Unbounded, |a| Bound::Excluded(keys::decision(a)));
+        self.decisions
+            .range::<[u8; 8], _>((lower, Bound::Unbounded))
+            .take(limit)
+            .map(|e| decision_entry(e?))
+            .collect()
+    }
+
+    fn scan_decisions_rev(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, MetaError> {
+        let upper = before.map_or(Bound::Unbounded, |b| Bound::Excluded(keys::decision(b)));
+        self.decisions
+            .range::<[u8; 8], _>((Bound::Unbounded, upper))
+            .rev()
+            .take(limit)
+            .map(|e| decision_entry(e?))
+            .collect()
+    }
+
+    fn last_decision_id(&self) -> Result<Option<u64>, MetaError> {
+        let recorded = match self.meta.get(META_DECISIONS_LAST)? {
+            Some(v) => Some(keys::read_u64(META, &v)?),
+            None => None,
+        };
+        // Both are written in one transaction; the max is only belt and braces.
+        let stored = match self.decisions.last()? {
+            Some((k, _)) => Some(keys::read_u64(DECISIONS, &k)?),
+            None => None,
+        };
+        Ok(recorded.max(stored))
+    }
+
+    fn trim_decisions(&self, keep_from: u64) -> Result<u64, MetaError> {
+        let pending = self.begin();
+        let mut removed = 0u64;
+        loop {
+            let chunk = self
+                .decisions
+                .range(..keys::decision(keep_from))
+                .keys()
+                .take(TRIM_CHUNK)
+                .collect::<Result<Vec<IVec>, _>>()?;
+            let n = (&self.decisions, &self.decisions_by_object)
+                .transaction(|(d, i)| {
+                    let mut n = 0u64;
+                    for k in &chunk {
+                        // The value removed is the row as it is now, so the index entry
+                        // removed is the one of the row removed, even if it was replaced
+                        // since the scan. An unreadable row goes without its entry, which
+                        // readers skip (its row is gone).
+                        let Some(old) = d.remove(k)? else { continue };
+                        n += 1;
+                        if let (Ok((obj, _)), Ok(id)) = (
+                            keys::split_decision_value(&old),
+                            keys::read_u64(DECISIONS, k),
+                        ) {
+                            i.remove(keys::decision_index(obj, id))?;
+                        }
+                    }
+                    Ok(n)
+                })
+                .map_err(from_tx)?;
+            removed += n;
+            if chunk.len() < TRIM_CHUNK {
+                break;
+            }
+        }
+        if removed > 0 {
+            self.durable(pending)?;
+        }
+        Ok(removed)
+    }
+
+    fn object_decisions(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, MetaError> {
+        let obj = keys::object(bucket, key.as_str());
+        let prefix = keys::decision_index_prefix(&obj);
+        let mut end = prefix.clone();
+        if let Some(last) = end.last_mut() {
+            *last = 1;
+        }
+        let mut out = Vec::new();
+        for entry in self
+            .decisions_by_object
+            .range(prefix.clone()..end)
+            .keys()
+            .rev()
+        {
+            if out.len() >= limit {
+                break;
+            }
+            let k = entry?;
+            // Longer entries belong to keys that extend this one with 0x00 (keys.rs).
+            let Some(id) = k.get(prefix.len()..).filter(|id| id.len() == 8) else {
+                continue;
+            };
+            let id = keys::read_u64(DECISIONS_BY_OBJECT, id)?;
+            // A concurrent trim or replacement may have taken the row since the index read.
+            let Some(value) = self.decisions.get(keys::decision(id))? else {
+                continue;
+            };
+            let (row_obj, bytes) = keys::split_decision_value(&value)?;
+            if row_obj == obj.as_slice() {
+                out.push((id, bytes.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
     fn clear_index(&self) -> Result<(), MetaError> {
         let pending = self.begin();
         {
@@ -1041,6 +1232,7 @@ impl MetadataStore for SledStore {
             // Not one atomic step (a tree can be too large for one transaction): a crash
             // midway leaves part of the index, and the rebuild that called this starts over.
             // Buckets go last so that a partial clear never leaves an object without a bucket.
+            // The access, decision, key and meta trees are not the index (trait docs).
             for tree in [
                 &self.objects,
                 &self.parts,
@@ -1059,4 +1251,11 @@ impl MetadataStore for SledStore {
         self.db.flush()?;
         Ok(())
     }
+}
+
+/// A `decisions` entry as `(id, row bytes)`.
+fn decision_entry((k, v): (IVec, IVec)) -> Result<(u64, Vec<u8>), MetaError> {
+    let id = keys::read_u64(DECISIONS, &k)?;
+    let (_, bytes) = keys::split_decision_value(&v)?;
+    Ok((id, bytes.to_vec()))
 }

@@ -41,11 +41,13 @@
 //!
 //! The cold tier is a remote S3 bucket, reached through [`remote::RemoteStore`] (signed
 //! with aws-sigv4, retried, rate- and concurrency-limited); see the [`remote`] module.
+//! Objects there are packed into cold volumes, laid out by the [`cold`] module.
 //!
 //! It never interprets record payloads (no buckets, keys or frames), never touches the
 //! metadata store, and never runs Reed-Solomon or hashing on an async reactor thread
 //! (`append_shared` takes stripes encoded beforehand).
 
+pub mod cold;
 mod dedicated;
 mod erasure;
 mod error;

@@ -4,16 +4,12 @@
 //! every request's signature is checked by code that is not ours.
 //!
 //! Fault injection (5xx, hangs) and header recording go through a small proxy of our own in
-//! front of moto; moto stays the server. The binary is found at
-//! `$STRATUM_MOTO_SERVER`, else `$STRATUM_E2E_VENV/bin/moto_server`, else
-//! `target/e2e-venv/bin/moto_server`; a missing one fails the tests with the command that
-//! installs it (never a silent skip). The `python` beside it (with boto3) creates the IAM
-//! user.
+//! front of moto; moto stays the server. moto is started by the workspace's shared test
+//! support (`tests/support/moto.rs`: where the binary is found, the IAM user); a missing
+//! binary fails the tests with the command that installs it (never a silent skip).
 
 use std::convert::Infallible;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,115 +25,34 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use stratum_core::config::ColdTierConfig;
 use stratum_storage::remote::{RemoteCredentials, RemoteError, RemoteStore};
 
+#[path = "../../../tests/support/moto.rs"]
+#[allow(dead_code)]
+mod moto_server;
+
 const MIB: usize = 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------
 // moto
 
-/// A running `moto_server` with SigV4 checking on, killed on drop.
+/// moto's server (started by the shared test support) with the client's credentials.
 struct Moto {
-    child: Child,
+    server: moto_server::Moto,
     addr: SocketAddr,
     credentials: RemoteCredentials,
-    _log: tempfile::NamedTempFile,
 }
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("STRATUM_MOTO_SERVER") {
-        return PathBuf::from(p);
-    }
-    let venv = std::env::var_os("STRATUM_E2E_VENV").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e-venv"),
-        PathBuf::from,
-    );
-    venv.join("bin/moto_server")
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("local addr").port()
-}
-
-/// Creates an IAM user allowed `s3:*` and returns its key pair, through moto's IAM API with
-/// boto3 from the same virtualenv (the server admits exactly these three requests unsigned).
-const IAM_SETUP: &str = r#"
-import boto3, json, sys
-iam = boto3.client("iam", endpoint_url=sys.argv[1], region_name="us-east-1",
-                   aws_access_key_id="setup", aws_secret_access_key="setup")
-iam.create_user(UserName="stratum")
-iam.put_user_policy(UserName="stratum", PolicyName="s3", PolicyDocument=json.dumps(
-    {"Version": "2012-10-17",
-     "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
-key = iam.create_access_key(UserName="stratum")["AccessKey"]
-print(key["AccessKeyId"], key["SecretAccessKey"])
-"#;
 
 impl Moto {
     fn start() -> Moto {
-        let bin = moto_binary();
-        assert!(
-            bin.is_file(),
-            "moto_server not found at {}: run scripts/e2e-deps.sh (installs moto[server] into \
-             target/e2e-venv) or set STRATUM_MOTO_SERVER to a moto_server binary",
-            bin.display()
-        );
-        let port = free_port();
-        let log = tempfile::NamedTempFile::new().expect("moto log file");
-        let child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .env("INITIAL_NO_AUTH_ACTION_COUNT", "3")
-            .stdin(Stdio::null())
-            .stdout(log.reopen().expect("moto log"))
-            .stderr(log.reopen().expect("moto log"))
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let mut moto = Moto {
-            child,
-            addr,
-            credentials: RemoteCredentials::new("x", "x"),
-            _log: log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(addr).is_err() {
-            if let Ok(Some(status)) = moto.child.try_wait() {
-                let log = std::fs::read_to_string(moto._log.path()).unwrap_or_default();
-                panic!("moto_server exited ({status}) before listening:\n{log}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not listen in 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        let server = moto_server::Moto::start();
+        Moto {
+            addr: server.addr,
+            credentials: RemoteCredentials::new(&server.access_key, &server.secret_key),
+            server,
         }
-        let python = bin.with_file_name("python");
-        let out = Command::new(&python)
-            .args(["-c", IAM_SETUP, &format!("http://{addr}")])
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
-        assert!(
-            out.status.success(),
-            "IAM setup failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout);
-        let (ak, sk) = text
-            .trim()
-            .split_once(' ')
-            .expect("access key and secret from the IAM setup");
-        moto.credentials = RemoteCredentials::new(ak, sk);
-        moto
     }
 
     fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.endpoint()
     }
 
     /// A client for `bucket` through `endpoint`, with test-sized knobs.

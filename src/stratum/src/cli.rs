@@ -1,5 +1,7 @@
-//! The command line: `stratum serve`, `stratum admin key create|list|delete` and
-//! `stratum tier replay` (clap derive). Flags override the config file; the config file overrides the defaults.
+//! The command line: `stratum serve`, `stratum admin key create|list|delete`,
+//! `stratum tier replay` (offline) and `stratum tier explain|decisions|summary|run` (calls
+//! to a running server's admin API) (clap derive). Flags override the config file; the
+//! config file overrides the defaults.
 
 use std::path::PathBuf;
 
@@ -32,7 +34,7 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
-    /// Tiering tools that run offline.
+    /// Tiering: offline replay, and the running server's placement decisions.
     Tier {
         /// The tiering command.
         #[command(subcommand)]
@@ -46,6 +48,77 @@ pub enum TierCommand {
     /// Run the tiering policy over an access trace in virtual time and write its decision
     /// log (formats in docs/tiering.md).
     Replay(TierReplayArgs),
+    /// Where an object is, why, what the policy sees and what the mover will do next
+    /// (asks the running server).
+    Explain(TierExplainArgs),
+    /// The mover's recent decisions, newest first (asks the running server).
+    Decisions(TierDecisionsArgs),
+    /// Objects, bytes, capacity and monthly cost per tier (asks the running server).
+    Summary(AdminEndpoint),
+    /// Runs a policy pass now and waits for its moves (asks the running server).
+    Run(AdminEndpoint),
+}
+
+/// How `stratum tier explain|decisions|summary|run` reach the server's admin API and sign
+/// for it.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AdminEndpoint {
+    /// The server, `http://HOST:PORT` [default: http:// + the config's `server.address`].
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// A root access key [default: STRATUM_ACCESS_KEY, else the config's `[credentials]`,
+    /// else the root key in <data_dir>/keys.json].
+    #[arg(long, requires = "secret_key", value_name = "AK")]
+    pub access_key: Option<String>,
+    /// Its secret. Note that command lines are visible to other local users; prefer the
+    /// environment or the key file.
+    #[arg(long, requires = "access_key", value_name = "SK")]
+    pub secret_key: Option<String>,
+    /// The region to sign for [default: the config's `server.region`, us-east-1].
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Print the server's JSON answer as it came.
+    #[arg(long)]
+    pub json: bool,
+    /// The config file and data directory (for the defaults above).
+    #[command(flatten)]
+    pub location: Location,
+}
+
+/// `stratum tier explain`.
+#[derive(Debug, Clone, Args)]
+pub struct TierExplainArgs {
+    /// The object, `BUCKET/KEY` (the key may contain `/`).
+    #[arg(value_name = "BUCKET/KEY")]
+    pub object: String,
+    /// The server and credentials.
+    #[command(flatten)]
+    pub server: AdminEndpoint,
+}
+
+/// `stratum tier decisions`.
+#[derive(Debug, Clone, Args)]
+pub struct TierDecisionsArgs {
+    /// Only this bucket's objects.
+    #[arg(long, value_name = "BUCKET")]
+    pub bucket: Option<String>,
+    /// Only objects with this key.
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+    /// Only decisions since then: an age (`90s`, `30m`, `1h`, `2d`, `1w`) or an RFC 3339
+    /// time.
+    #[arg(long, value_name = "AGE|TIME")]
+    pub since: Option<String>,
+    /// Only decisions before then (same forms as `--since`).
+    #[arg(long, value_name = "AGE|TIME")]
+    pub until: Option<String>,
+    /// At most this many decisions (1-10000).
+    #[arg(long, value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub limit: u32,
+    /// The server and credentials.
+    #[command(flatten)]
+    pub server: AdminEndpoint,
 }
 
 /// `stratum tier replay`.
@@ -243,5 +316,74 @@ mod tests {
         assert_eq!(args.hot_capacity, 100);
         assert_eq!(args.warm_capacity, 400);
         assert!(Cli::try_parse_from(&full[..11]).is_err());
+    }
+
+    #[test]
+    fn tier_admin_commands_parse() {
+        let cli = Cli::try_parse_from([
+            "stratum",
+            "tier",
+            "explain",
+            "photos/2024/cat.jpg",
+            "--endpoint",
+            "http://127.0.0.1:9100",
+            "--json",
+        ])
+        .unwrap();
+        let Some(Command::Tier {
+            command: TierCommand::Explain(args),
+        }) = cli.command
+        else {
+            panic!("not tier explain");
+        };
+        assert_eq!(args.object, "photos/2024/cat.jpg");
+        assert_eq!(
+            args.server.endpoint.as_deref(),
+            Some("http://127.0.0.1:9100")
+        );
+        assert!(args.server.json);
+
+        let cli = Cli::try_parse_from([
+            "stratum",
+            "tier",
+            "decisions",
+            "--bucket",
+            "photos",
+            "--since",
+            "2d",
+            "--limit",
+            "5",
+            "--access-key",
+            "AK",
+            "--secret-key",
+            "SK123456",
+        ])
+        .unwrap();
+        let Some(Command::Tier {
+            command: TierCommand::Decisions(args),
+        }) = cli.command
+        else {
+            panic!("not tier decisions");
+        };
+        assert_eq!(args.bucket.as_deref(), Some("photos"));
+        assert_eq!(args.since.as_deref(), Some("2d"));
+        assert_eq!(args.limit, 5);
+        assert_eq!(args.server.access_key.as_deref(), Some("AK"));
+
+        let parse = |args: &[&str]| Cli::try_parse_from(args);
+        assert!(parse(&["stratum", "tier", "summary"]).is_ok());
+        assert!(parse(&["stratum", "tier", "run", "--data-dir", "/tmp/x"]).is_ok());
+        assert!(parse(&["stratum", "tier", "explain"]).is_err());
+        assert!(parse(&["stratum", "tier", "decisions", "--limit", "0"]).is_err());
+        assert!(parse(&["stratum", "tier", "decisions", "--limit", "10001"]).is_err());
+        assert!(parse(&["stratum", "tier", "summary", "--access-key", "AK"]).is_err());
+        let cli = parse(&["stratum", "tier", "decisions"]).unwrap();
+        let Some(Command::Tier {
+            command: TierCommand::Decisions(args),
+        }) = cli.command
+        else {
+            panic!("not tier decisions");
+        };
+        assert_eq!(args.limit, 100);
     }
 }

@@ -243,8 +243,8 @@ pub struct MaintenanceConfig {
     pub scrub_interval_secs: u64,
 }
 
-/// The `[tiering]` table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The `[tiering]` table. Tiering runs when a warm or a cold tier is configured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TieringSection {
     /// Seconds between writes of the access statistics that changed (one batch each; also
@@ -252,6 +252,61 @@ pub struct TieringSection {
     /// 1 to 3600.
     #[serde(default = "default_access_flush_secs")]
     pub access_flush_secs: u64,
+    /// Original (logical) bytes the policy may keep in hot; its watermarks are fractions of
+    /// this. Default: the size of the filesystems holding the hot directories x k/(k+m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hot_capacity_bytes: Option<u64>,
+    /// The same for warm. Default: computed like hot's from the warm directories.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_capacity_bytes: Option<u64>,
+    /// Seconds between the mover's checks: promotions of objects read since the last check,
+    /// and the capacity check (demotions when a tier is above its high watermark).
+    /// Default 5; 1 to 3600.
+    #[serde(default = "default_tick_secs")]
+    pub tick_secs: u64,
+    /// Bytes per second the mover copies at most (local writes plus cold uploads). Default
+    /// 64 MiB/s: a fraction of one disk's bandwidth, so moves never starve clients.
+    #[serde(default = "default_move_bytes_per_sec")]
+    pub move_bytes_per_sec: u64,
+    /// Hot/warm moves in flight at once. Default 2; 1 to 64.
+    #[serde(default = "default_move_concurrency")]
+    pub move_concurrency: usize,
+    /// Seconds between cold-tier maintenance runs (remote compaction of mostly-dead cold
+    /// volumes, deletion of unreferenced ones). Default 3600; 0 turns it off.
+    #[serde(default = "default_cold_maintenance_secs")]
+    pub cold_maintenance_secs: u64,
+    /// The cost model (JSON, the format of `config/cost_model.json`): storage prices per
+    /// tier, cold request and egress prices, latency per tier. Default: that file's
+    /// content, embedded (B2 cold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_model: Option<PathBuf>,
+    /// The cold provider priced from the cost model: `b2`, `r2` or `r2_ia`. Default: the
+    /// model's `cold_provider`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_provider: Option<String>,
+    /// Decisions kept in the decision log (the newest). Default 100000.
+    #[serde(default = "default_decisions_keep")]
+    pub decisions_keep: usize,
+    /// The policy's thresholds (`[tiering.policy]`; every key and default in
+    /// docs/tiering.md).
+    #[serde(default)]
+    pub policy: stratum_tiering::PolicyConfig,
+}
+
+fn default_tick_secs() -> u64 {
+    5
+}
+fn default_move_bytes_per_sec() -> u64 {
+    64 * 1024 * 1024
+}
+fn default_move_concurrency() -> usize {
+    2
+}
+fn default_cold_maintenance_secs() -> u64 {
+    3600
+}
+fn default_decisions_keep() -> usize {
+    100_000
 }
 
 /// Upper bound of `tiering.access_flush_secs`: beyond an hour a crash loses too much.
@@ -265,6 +320,16 @@ impl Default for TieringSection {
     fn default() -> Self {
         TieringSection {
             access_flush_secs: default_access_flush_secs(),
+            hot_capacity_bytes: None,
+            warm_capacity_bytes: None,
+            tick_secs: default_tick_secs(),
+            move_bytes_per_sec: default_move_bytes_per_sec(),
+            move_concurrency: default_move_concurrency(),
+            cold_maintenance_secs: default_cold_maintenance_secs(),
+            cost_model: None,
+            cold_provider: None,
+            decisions_keep: default_decisions_keep(),
+            policy: stratum_tiering::PolicyConfig::default(),
         }
     }
 }
@@ -443,6 +508,8 @@ pub struct Settings {
     pub scrub_interval: Option<Duration>,
     /// Time between flushes of the access statistics.
     pub access_flush_interval: Duration,
+    /// The `[tiering]` table as written (validated).
+    pub tiering: TieringSection,
 }
 
 impl Config {
@@ -548,6 +615,7 @@ impl Config {
                 format!("must be between 1 and {ACCESS_FLUSH_SECS_MAX}"),
             ));
         }
+        validate_tiering(&self.tiering)?;
         Ok(Settings {
             address: self.server.address.clone(),
             data_dir: self.data_dir.clone(),
@@ -560,8 +628,35 @@ impl Config {
             compaction_interval: interval(self.maintenance.compaction_interval_secs),
             scrub_interval: interval(self.maintenance.scrub_interval_secs),
             access_flush_interval: Duration::from_secs(flush_secs),
+            tiering: self.tiering.clone(),
         })
     }
+}
+
+fn validate_tiering(t: &TieringSection) -> Result<(), ConfigError> {
+    if !(1..=3600).contains(&t.tick_secs) {
+        return Err(invalid("tiering.tick_secs", "must be between 1 and 3600"));
+    }
+    if t.move_bytes_per_sec == 0 {
+        return Err(invalid("tiering.move_bytes_per_sec", "must be at least 1"));
+    }
+    if !(1..=64).contains(&t.move_concurrency) {
+        return Err(invalid(
+            "tiering.move_concurrency",
+            "must be between 1 and 64",
+        ));
+    }
+    if t.decisions_keep == 0 {
+        return Err(invalid("tiering.decisions_keep", "must be at least 1"));
+    }
+    if let Some(p) = &t.cold_provider {
+        if !["b2", "r2", "r2_ia"].contains(&p.as_str()) {
+            return Err(invalid("tiering.cold_provider", "must be b2, r2 or r2_ia"));
+        }
+    }
+    t.policy
+        .validate()
+        .map_err(|e| invalid("tiering.policy", e.to_string()))
 }
 
 fn validate_server(s: &ServerConfig) -> Result<(), ConfigError> {

@@ -5,13 +5,15 @@
 //! key file and the credential store over it ([`keys`], [`credentials`]), the server wiring
 //! with health, metrics and graceful shutdown ([`serve`]), logs and metrics
 //! ([`telemetry`]), the background maintenance worker ([`maintenance`]), the admin
-//! commands ([`admin`]), and the offline tiering commands ([`tier`]).
+//! commands ([`admin`]), the offline tiering commands ([`tier`]), and the live tiering
+//! wiring ([`tiering`]).
 //!
 //! Invariants: no business logic lives here (objects, buckets and auth belong to the crates
 //! below); secrets never reach a log line or a `Debug` string; the metadata store is opened
 //! only by `serve`, so admin commands are safe beside a running server.
 
 pub mod admin;
+pub mod admin_api;
 pub mod cli;
 pub mod config;
 pub mod credentials;
@@ -20,3 +22,5 @@ pub mod maintenance;
 pub mod serve;
 pub mod telemetry;
 pub mod tier;
+pub mod tier_client;
+pub mod tiering;

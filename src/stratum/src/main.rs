@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use stratum::cli::{AdminCommand, Cli, Command, ServeArgs, TierCommand};
+use stratum::cli::{AdminCommand, Cli, Command, ServeArgs};
 use stratum::{admin, serve, telemetry, tier};
 
 /// Exit status for a config that does not load or validate (as sysexits' EX_CONFIG).
@@ -49,11 +49,9 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Tier {
-            command: TierCommand::Replay(args),
-        } => {
+        Command::Tier { command } => {
             let mut out = std::io::stdout().lock();
-            match tier::replay_command(&args, &mut out) {
+            match tier::command(&command, &mut out) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("stratum: {e:#}");

@@ -29,11 +29,12 @@ use stratum_api_s3::{S3Config, S3Service};
 use stratum_auth::SecretKey;
 use stratum_engine::{Engine, OpenReport};
 use stratum_tiering::tracker::CAPACITY_DEFAULT;
-use stratum_tiering::{AccessTracker, PolicyConfig};
+use stratum_tiering::AccessTracker;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::admin_api::{is_admin_path, AdminApi, AdminKeys};
 use crate::config::Settings;
 use crate::credentials::{FileCredentialStore, RootKey};
 use crate::keys::{self, KeyFile};
@@ -59,6 +60,7 @@ const METRICS_PATH: &str = "/metrics";
 /// The shared state of the router.
 struct AppState {
     s3: S3Service,
+    admin: AdminApi,
     metrics: PrometheusHandle,
     /// Set by the first shutdown signal.
     draining: AtomicBool,
@@ -115,20 +117,31 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             tracing::info!(access_key = %k.access_key, "generated the root key");
         }
     }
-    let store = FileCredentialStore::open(key_file.clone(), root)
-        .with_context(|| format!("reading {}", key_file.path().display()))?;
+    let root_access_key = root.as_ref().map(|r| r.access_key.clone());
+    let store = Arc::new(
+        FileCredentialStore::open(key_file.clone(), root)
+            .with_context(|| format!("reading {}", key_file.path().display()))?,
+    );
     tracing::info!(keys = store.cached_keys(), "key file loaded");
 
     // 3. The S3 service behind the health and metrics routes, reporting reads to the
     // access tracker (statistics load lazily from the metadata store on first touch).
     let tracker = Arc::new(AccessTracker::new(
         engine.metadata().clone(),
-        PolicyConfig::default(),
+        settings.tiering.policy.clone(),
         CAPACITY_DEFAULT,
     ));
+    let mover = crate::tiering::build_mover(&engine, tracker.clone(), &settings.tiering)?;
+    // The admin API (tiering transparency) answers the root keys only.
+    let admin = AdminApi::new(
+        mover.clone(),
+        store.clone(),
+        AdminKeys::new(Some(key_file.clone()), root_access_key),
+        settings.region.clone(),
+    );
     let s3 = S3Service::new(
         engine.clone(),
-        Arc::new(store),
+        store,
         S3Config {
             region: settings.region.clone(),
             domains: settings.domains.clone(),
@@ -137,6 +150,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     .with_access_tracker(tracker.clone());
     let state = Arc::new(AppState {
         s3,
+        admin,
         metrics,
         draining: AtomicBool::new(false),
     });
@@ -154,11 +168,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     // The first refresh completes before serving, so /metrics never lacks the gauges.
     telemetry::refresh_gauges(&engine).await;
-    let gauges = tokio::spawn(refresh_gauges_forever(engine.clone()));
+    let gauges = tokio::spawn(refresh_gauges_forever(engine.clone(), mover.clone()));
     let access_flusher = tokio::spawn(flush_access_forever(
         tracker.clone(),
         settings.access_flush_interval,
     ));
+    let mover_task = mover.clone().map(|m| tokio::spawn(m.run(stop_rx.clone())));
     let worker = maintenance::spawn(
         engine.clone(),
         Schedule {
@@ -228,6 +243,26 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             tracing::warn!("grace period over: leaving a maintenance pass unfinished");
         }
         name = signals.next() => forced_exit(name),
+    }
+
+    // The mover stops between moves (a move cut short is safe: copy-then-flip), then its
+    // decision log is written.
+    if let Some(task) = mover_task {
+        tokio::select! {
+            _ = task => {}
+            _ = tokio::time::sleep_until(worker_deadline) => {
+                tracing::warn!("grace period over: leaving tier moves unfinished");
+            }
+            name = signals.next() => forced_exit(name),
+        }
+    }
+    if let Some(m) = &mover {
+        let log = m.log().clone();
+        match tokio::task::spawn_blocking(move || log.flush()).await {
+            Ok(Ok(n)) => tracing::info!(written = n, "decision log flushed"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "flushing the decision log failed"),
+            Err(e) => tracing::warn!(error = %e, "flushing the decision log failed"),
+        }
     }
 
     // The final access flush below takes the tracker's flush lock, so it waits for a
@@ -326,12 +361,15 @@ fn log_open_report(settings: &Settings, report: &OpenReport) {
     }
 }
 
-async fn refresh_gauges_forever(engine: Engine) {
+async fn refresh_gauges_forever(engine: Engine, mover: Option<Arc<stratum_tiering::Mover>>) {
     let mut tick = tokio::time::interval(telemetry::GAUGE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         telemetry::refresh_gauges(&engine).await;
+        if let Some(m) = &mover {
+            telemetry::export_mover(&m.stats());
+        }
     }
 }
 
@@ -370,6 +408,9 @@ fn router(state: Arc<AppState>) -> Router {
 }
 
 async fn route(state: &AppState, req: Request<Body>) -> Response {
+    if is_admin_path(req.uri().path()) {
+        return state.admin.handle(req).await;
+    }
     if req.method() == Method::GET && is_anonymous(&req) {
         match req.uri().path() {
             LIVE_PATH => return (StatusCode::OK, "ok").into_response(),

@@ -134,6 +134,63 @@ fn describe() {
         "stratum_scrub_stripes_unrecoverable",
         "Stripes the last scrub of a tier could not rebuild"
     );
+    describe_gauge!("stratum_tier_objects", "Objects whose bytes are in a tier");
+    describe_gauge!(
+        "stratum_tier_logical_bytes",
+        "Original bytes of the objects in a tier (before compression and parity)"
+    );
+    describe_counter!(
+        "stratum_tier_moves_total",
+        "Tier moves carried out by the mover, by direction and reason"
+    );
+    describe_counter!(
+        "stratum_tier_moved_bytes_total",
+        "Original bytes moved between tiers, by direction and reason"
+    );
+    describe_counter!("stratum_tier_move_failures_total", "Tier moves that failed");
+    describe_counter!(
+        "stratum_tier_move_skips_total",
+        "Decisions not carried out (the object changed, or its tier is not configured)"
+    );
+    describe_counter!("stratum_tier_passes_total", "Policy passes run");
+    describe_gauge!(
+        "stratum_tier_pending_moves",
+        "Moves decided and not finished"
+    );
+    describe_counter!(
+        "stratum_tier_recompress_bytes_total",
+        "Original bytes of frames recompressed for the cold tier"
+    );
+    describe_counter!(
+        "stratum_tier_recompress_seconds_total",
+        "Seconds spent recompressing frames for the cold tier (throughput = bytes / seconds)"
+    );
+    describe_counter!(
+        "stratum_cold_uploaded_bytes_total",
+        "Bytes of cold volumes uploaded to the cold tier"
+    );
+}
+
+/// Exports the mover's counters (absolute values; the mover keeps them).
+pub fn export_mover(stats: &stratum_tiering::mover::MoverStats) {
+    for m in &stats.moves {
+        let labels = [
+            ("from", m.from.as_str().to_owned()),
+            ("to", m.to.as_str().to_owned()),
+            ("reason", m.reason.clone()),
+        ];
+        metrics::counter!("stratum_tier_moves_total", &labels).absolute(m.moves);
+        metrics::counter!("stratum_tier_moved_bytes_total", &labels).absolute(m.bytes);
+    }
+    metrics::counter!("stratum_tier_move_failures_total").absolute(stats.failures);
+    metrics::counter!("stratum_tier_move_skips_total").absolute(stats.skipped);
+    metrics::counter!("stratum_tier_passes_total").absolute(stats.passes);
+    metrics::gauge!("stratum_tier_pending_moves").set(stats.pending_moves as f64);
+    metrics::counter!("stratum_tier_recompress_bytes_total")
+        .absolute(stats.recompress_logical_bytes);
+    metrics::counter!("stratum_tier_recompress_seconds_total")
+        .absolute(stats.recompress_secs as u64);
+    metrics::counter!("stratum_cold_uploaded_bytes_total").absolute(stats.cold_uploaded_bytes);
 }
 
 /// The disk-set tiers an engine has.
@@ -169,6 +226,14 @@ pub async fn refresh_gauges(engine: &Engine) {
             metrics::gauge!("stratum_tier_volumes", "tier" => name).set(volumes.len() as f64);
         }
         let usage = engine.usage();
+        for tier in [Tier::Hot, Tier::Warm, Tier::Cold] {
+            let i = stratum_engine::tier_slot(tier);
+            let name = tier.as_str();
+            metrics::gauge!("stratum_tier_objects", "tier" => name)
+                .set(usage.tier_objects[i] as f64);
+            metrics::gauge!("stratum_tier_logical_bytes", "tier" => name)
+                .set(usage.tier_logical_bytes[i] as f64);
+        }
         metrics::gauge!("stratum_objects").set(usage.objects as f64);
         metrics::gauge!("stratum_logical_bytes").set(usage.logical_bytes as f64);
         let stats = engine.storage().stats();

@@ -1,6 +1,7 @@
-//! `stratum tier ...`: offline tiering commands. `tier replay` runs the tiering policy over
-//! an access trace in virtual time and writes its decision log; the work is
-//! `stratum_tiering::replay`, this module only opens the files and reports.
+//! `stratum tier ...`: the tiering commands. `tier replay` runs offline: it runs the tiering
+//! policy over an access trace in virtual time and writes its decision log; the work is
+//! `stratum_tiering::replay`, this module only opens the files and reports. `tier explain`,
+//! `decisions`, `summary` and `run` ask a running server ([`crate::tier_client`]).
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
@@ -9,7 +10,19 @@ use std::path::Path;
 use anyhow::Context;
 use stratum_tiering::{replay, CostModel, Policy, PolicyConfig};
 
-use crate::cli::TierReplayArgs;
+use crate::cli::{TierCommand, TierReplayArgs};
+use crate::tier_client;
+
+/// Runs one `stratum tier` command, writing its report to `out`.
+pub fn command(command: &TierCommand, out: &mut dyn Write) -> anyhow::Result<()> {
+    match command {
+        TierCommand::Replay(args) => replay_command(args, out),
+        TierCommand::Explain(args) => tier_client::explain_command(args, out),
+        TierCommand::Decisions(args) => tier_client::decisions_command(args, out),
+        TierCommand::Summary(args) => tier_client::summary_command(args, out),
+        TierCommand::Run(args) => tier_client::run_command(args, out),
+    }
+}
 
 /// Runs `stratum tier replay`, printing a one-line summary to `report`.
 pub fn replay_command(args: &TierReplayArgs, report: &mut dyn Write) -> anyhow::Result<()> {

@@ -26,6 +26,8 @@
 //! ```
 
 pub mod cost;
+pub mod log;
+pub mod mover;
 pub mod policy;
 pub mod replay;
 pub mod stats;
@@ -33,7 +35,9 @@ pub mod trace;
 pub mod tracker;
 
 pub use cost::CostModel;
-pub use policy::{Decision, Inputs, Policy, PolicyConfig, Reason, TierUsage};
+pub use log::{DecisionEntry, DecisionFilter, DecisionLog, LogError, LogStats, Outcome};
+pub use mover::{Mover, MoverConfig, RunReport};
+pub use policy::{Decision, Inputs, Outlook, Policy, PolicyConfig, Reason, TierUsage};
 pub use replay::{replay, ReplaySummary};
 pub use stats::{AccessStats, Hint};
 pub use tracker::{AccessKind, AccessTracker};

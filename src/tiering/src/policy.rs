@@ -81,10 +81,13 @@ pub struct PolicyConfig {
     /// Seconds over which a move must pay back its own cost (write wear, requests,
     /// egress). Default 1 day.
     pub horizon_s: f64,
-    /// Count cold egress as free while the provider's free allowance (a multiple of the
-    /// cold bytes stored) covers the egress so far. Default false: the allowance is
-    /// settled over the whole bill, and egress that looked free early is often charged by
-    /// the end.
+    /// Spend the provider's free egress allowance (a multiple of the cold bytes stored)
+    /// as a budget: the allowance accrued so far minus the egress so far. While it lasts,
+    /// a GET's egress counts as free; a download out of cold pays egress only for the
+    /// bytes beyond what is left, and each pass spends the budget promotion by promotion,
+    /// so a batch never runs past it. The allowance accrued so far is a lower bound of
+    /// the one the bill settles with, so free egress spent this way stays free. Default
+    /// true; false prices all egress at the provider's rate.
     pub egress_allowance: bool,
 }
 
@@ -107,7 +110,7 @@ impl Default for PolicyConfig {
             min_residency_s: 3600.0,
             hysteresis: 0.25,
             horizon_s: 86_400.0,
-            egress_allowance: false,
+            egress_allowance: true,
         }
     }
 }
@@ -171,7 +174,7 @@ pub struct TierUsage {
 }
 
 /// Why a decision was made: a machine-readable code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// A new version's tier, from its score with the prior count against the cutoffs.
@@ -277,6 +280,28 @@ struct Eval {
     fill: f64,
 }
 
+/// What the policy makes of one object now, for `tier explain`: its scores against the
+/// current cutoffs and the tier they point to. Scores and cutoffs in dollars per GB-month.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outlook {
+    /// What hot saves over the best other tier.
+    pub hot_score: f64,
+    /// The hot cutoff of the last pass (with hysteresis for a newcomer).
+    pub hot_cutoff: f64,
+    /// What warm saves over cold.
+    pub warm_score: f64,
+    /// The warm cutoff of the last pass (with hysteresis for a newcomer).
+    pub warm_cutoff: f64,
+    /// Long-term access rate estimate, per day.
+    pub rate_per_day: f64,
+    /// Spike rate, per day.
+    pub spike_per_day: f64,
+    /// Expected cost in hot, warm, cold, dollars per day.
+    pub cost_per_day: [f64; 3],
+    /// The tier the scores point to (the pin, if pinned), before capacity is considered.
+    pub target: Tier,
+}
+
 /// The marginal scores of the last pass (0 while a tier had room for every positive score).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Cutoffs {
@@ -378,26 +403,77 @@ impl Policy {
         true
     }
 
+    /// The object's scores against the current cutoffs and the tier they point to.
+    pub fn outlook(&self, now: f64, s: &AccessStats) -> Outlook {
+        let e = self.eval(now, s, self.egress_price());
+        let f = 1.0 + self.config.hysteresis;
+        let cut = |tier: Tier, c: f64| if s.tier == tier { c / f } else { c * f };
+        let (hot_cutoff, warm_cutoff) = (
+            cut(Tier::Hot, self.cutoffs.hot),
+            cut(Tier::Warm, self.cutoffs.warm),
+        );
+        let target = match s.hint.pinned() {
+            Some(pin) => pin,
+            None if e.hot > 0.0 && e.hot > hot_cutoff => Tier::Hot,
+            None if e.warm > 0.0 && e.warm > warm_cutoff => Tier::Warm,
+            None => Tier::Cold,
+        };
+        let day = 86_400.0;
+        Outlook {
+            hot_score: per_gb_month(&self.model, e.hot),
+            hot_cutoff: per_gb_month(&self.model, hot_cutoff),
+            warm_score: per_gb_month(&self.model, e.warm),
+            warm_cutoff: per_gb_month(&self.model, warm_cutoff),
+            rate_per_day: e.rate * day,
+            spike_per_day: e.spike * day,
+            cost_per_day: [e.cost[0] * day, e.cost[1] * day, e.cost[2] * day],
+            target,
+        }
+    }
+
+    /// When the last periodic pass ran (`None` before the first).
+    pub fn last_pass_s(&self) -> Option<f64> {
+        self.last_pass_s
+    }
+
     /// Whether a periodic pass is due at `now`.
     pub fn pass_due(&self, now: f64) -> bool {
         self.last_pass_s
             .is_none_or(|t| now - t >= self.config.pass_interval_s)
     }
 
-    fn in_warmup(&self, now: f64) -> bool {
+    /// Whether `now` is within the warm-up period after the policy's first call.
+    pub fn in_warmup(&self, now: f64) -> bool {
         self.start_s.is_none_or(|s| now - s < self.config.warmup_s)
     }
 
-    /// The marginal egress price now: 0 while the free allowance covers the egress so far.
-    fn egress_price(&self) -> f64 {
+    /// Free egress bytes left now: the allowance accrued so far (a multiple of the cold
+    /// byte-months stored so far, which the bill can only grow) minus the egress so far.
+    /// 0 when `egress_allowance` is off or the provider has none; negative when over.
+    pub fn egress_budget(&self) -> f64 {
         let m = &self.model;
-        if self.config.egress_allowance && m.egress_free_multiple > 0.0 {
-            let free = m.egress_free_multiple * self.cold_byte_s / m.month_s;
-            if self.egress_bytes < free {
-                return 0.0;
-            }
+        if !self.config.egress_allowance || m.egress_free_multiple <= 0.0 {
+            return 0.0;
         }
-        m.egress_usd_per_gb
+        m.egress_free_multiple * self.cold_byte_s / m.month_s - self.egress_bytes
+    }
+
+    /// The marginal egress price of a GET's bytes now: 0 while the free allowance has
+    /// bytes left.
+    fn egress_price(&self) -> f64 {
+        if self.egress_budget() > 0.0 {
+            0.0
+        } else {
+            self.model.egress_usd_per_gb
+        }
+    }
+
+    /// The mean egress price per GB of downloading `size` bytes with `budget` free bytes
+    /// left: only the part beyond the budget is charged.
+    fn download_price(&self, size: u64, budget: f64) -> f64 {
+        let size = size.max(1) as f64;
+        let charged = (size - budget.max(0.0)).clamp(0.0, size);
+        self.model.egress_usd_per_gb * charged / size
     }
 
     /// Records cold egress the caller served (GET bytes from cold) for the allowance.
@@ -440,19 +516,21 @@ impl Policy {
 
     /// A move's own cost spread over its payback time, per byte-second: what its score
     /// must exceed for the move to pay.
+    /// `budget`: free egress bytes left for a download out of cold.
     fn move_charge(
         &self,
         s: &AccessStats,
         e: &Eval,
         to: Tier,
         piggyback: bool,
-        egress: f64,
+        budget: f64,
     ) -> f64 {
         let from = if s.tier == to {
             return 0.0;
         } else {
             Some(s.tier)
         };
+        let egress = self.download_price(s.size, budget);
         self.model.move_usd(from, to, s.size, piggyback, egress)
             / (s.size.max(1) as f64 * self.horizon(e))
     }
@@ -569,6 +647,7 @@ impl Policy {
             self.record_cold_read(bytes);
         }
         let egress = self.egress_price();
+        let budget = self.egress_budget();
         let e = self.eval(now, stats, egress);
         let piggyback = whole && stats.tier == Tier::Cold;
         let size = stats.size as f64;
@@ -601,7 +680,7 @@ impl Policy {
             && size <= self.budget(usage, Tier::Hot)
             && (spike || self.has_room(usage, Tier::Hot, stats.size))
         {
-            let score = e.hot - self.move_charge(stats, &e, Tier::Hot, piggyback, egress);
+            let score = e.hot - self.move_charge(stats, &e, Tier::Hot, piggyback, budget);
             let threshold = self.cutoffs.hot * f;
             if score > threshold && score > 0.0 {
                 return Some(Decision {
@@ -617,7 +696,7 @@ impl Policy {
             && size <= self.budget(usage, Tier::Warm)
             && (spike || self.has_room(usage, Tier::Warm, stats.size))
         {
-            let score = e.warm - self.move_charge(stats, &e, Tier::Warm, piggyback, egress);
+            let score = e.warm - self.move_charge(stats, &e, Tier::Warm, piggyback, budget);
             let threshold = self.cutoffs.warm * f;
             if score > threshold && score > 0.0 {
                 return Some(Decision {
@@ -789,14 +868,19 @@ impl Policy {
         }
         let warmup = self.in_warmup(now);
         let this = &*self;
-        let charge = |s: &AccessStats, e: &Eval, to: Tier| -> f64 {
-            this.move_charge(s, e, to, false, egress)
+        let charge = |s: &AccessStats, e: &Eval, to: Tier, budget: f64| -> f64 {
+            this.move_charge(s, e, to, false, budget)
         };
+        // The free egress this pass may spend on downloads out of cold: what the allowance
+        // has left now. Each promotion out of cold spends its size; once it is spent, the
+        // next ones pay egress (and happen only if their score still pays for it).
+        let mut budget = self.egress_budget();
         // One greedy stage: candidates with a positive adjusted score, best first, while
         // they fit. Residents get the hysteresis factor; newcomers pay their move.
         let stage = |cands: &mut Vec<Cand<'a, K>>,
                      tier: Tier,
                      room: &mut f64,
+                     budget: &mut f64,
                      score_of: &dyn Fn(&Eval) -> f64|
          -> f64 {
             let mut order: Vec<(usize, f64)> = cands
@@ -812,7 +896,7 @@ impl Policy {
                             raw / f
                         }
                     } else {
-                        raw - charge(c.s, &c.e, tier)
+                        raw - charge(c.s, &c.e, tier, *budget)
                     };
                     (i, adj)
                 })
@@ -821,22 +905,38 @@ impl Policy {
             order.sort_by(|a, b| b.1.total_cmp(&a.1));
             let mut cutoff = 0.0;
             for (i, adj) in order {
-                let size = cands[i].s.size as f64;
-                if size <= *room {
-                    *room -= size;
-                    cands[i].target = Some(tier);
-                } else if cutoff == 0.0 {
-                    cutoff = adj;
+                let c = &cands[i];
+                let size = c.s.size as f64;
+                if size > *room {
+                    if cutoff == 0.0 {
+                        cutoff = adj;
+                    }
+                    continue;
                 }
+                if c.s.tier == Tier::Cold {
+                    // Priced with the budget as it is now, after the downloads before it.
+                    if score_of(&c.e) - charge(c.s, &c.e, tier, *budget) <= 0.0 {
+                        continue;
+                    }
+                    *budget -= size;
+                }
+                *room -= size;
+                cands[i].target = Some(tier);
             }
             cutoff
         };
         let mut hot_room = room[0];
         let mut warm_room = room[1];
-        let hot_cut = stage(&mut cands, Tier::Hot, &mut hot_room, &|e| e.hot);
-        let warm_cut = stage(&mut cands, Tier::Warm, &mut warm_room, &|e| e.warm);
+        let hot_cut = stage(&mut cands, Tier::Hot, &mut hot_room, &mut budget, &|e| {
+            e.hot
+        });
+        let warm_cut = stage(&mut cands, Tier::Warm, &mut warm_room, &mut budget, &|e| {
+            e.warm
+        });
         // Warm is full: hot may still be worth it over cold.
-        stage(&mut cands, Tier::Hot, &mut hot_room, &|e| e.fill);
+        stage(&mut cands, Tier::Hot, &mut hot_room, &mut budget, &|e| {
+            e.fill
+        });
         self.cutoffs = Cutoffs {
             hot: hot_cut,
             warm: warm_cut,

@@ -13,6 +13,8 @@ use crate::policy::PolicyConfig;
 
 /// The user-metadata header that pins an object's tier (`x-amz-meta-stratum-tier`).
 pub const TIER_HINT_HEADER: &str = "x-amz-meta-stratum-tier";
+/// The same name as stored user metadata (without `x-amz-meta-`).
+pub const TIER_HINT_NAME: &str = "stratum-tier";
 
 /// A tier hint from object metadata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -43,6 +45,16 @@ impl Hint {
         headers
             .into_iter()
             .find(|(name, _)| name.eq_ignore_ascii_case(TIER_HINT_HEADER))
+            .and_then(|(_, value)| Hint::parse(value))
+            .unwrap_or_default()
+    }
+
+    /// The hint in an object's stored user metadata (names without `x-amz-meta-`, as the
+    /// engine keeps them); `Auto` when absent or unparsable.
+    pub fn from_user_metadata(user_metadata: &[(String, String)]) -> Hint {
+        user_metadata
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(TIER_HINT_NAME))
             .and_then(|(_, value)| Hint::parse(value))
             .unwrap_or_default()
     }

@@ -19,7 +19,7 @@
 //!
 //! Time is an argument (`now_s`, seconds): the tracker, like the policy, reads no clock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -189,7 +189,15 @@ pub struct AccessTracker {
     flush_lock: Mutex<()>,
     /// Batches written so far.
     batches: AtomicU64,
+    /// Objects read by a GET since the mover last asked ([`AccessTracker::take_touched`]),
+    /// sharded like the statistics (a GET never takes a global lock), at most
+    /// `TOUCHED_MAX` in all: the mover checks them for promotion.
+    touched: Vec<Mutex<HashSet<ObjectId>>>,
 }
+
+/// Objects remembered as touched between two mover ticks; beyond it, the periodic pass
+/// still sees every access through the statistics.
+const TOUCHED_MAX: usize = 100_000;
 
 impl std::fmt::Debug for AccessTracker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -218,15 +226,19 @@ impl AccessTracker {
             shard_capacity: (capacity / SHARDS).max(1),
             flush_lock: Mutex::new(()),
             batches: AtomicU64::new(0),
+            touched: (0..SHARDS).map(|_| Mutex::new(HashSet::new())).collect(),
         }
     }
 
-    fn shard(&self, bucket: &BucketName, key: &ObjectKey) -> &Mutex<HashMap<ObjectId, Entry>> {
+    fn shard_index(&self, bucket: &BucketName, key: &ObjectKey) -> usize {
         let mut h = self.hasher.build_hasher();
         bucket.hash(&mut h);
         key.hash(&mut h);
-        let i = usize::try_from(h.finish() % SHARDS as u64).unwrap_or(0);
-        &self.shards[i]
+        usize::try_from(h.finish() % SHARDS as u64).unwrap_or(0)
+    }
+
+    fn shard(&self, bucket: &BucketName, key: &ObjectKey) -> &Mutex<HashMap<ObjectId, Entry>> {
+        &self.shards[self.shard_index(bucket, key)]
     }
 
     fn load(
@@ -259,7 +271,8 @@ impl AccessTracker {
         size: u64,
         now_s: f64,
     ) -> Result<(), TrackerError> {
-        let shard = self.shard(bucket, key);
+        let index = self.shard_index(bucket, key);
+        let shard = &self.shards[index];
         let id = (bucket.clone(), key.clone());
         let mut map = lock(shard);
         if !map.contains_key(&id) {
@@ -295,6 +308,13 @@ impl AccessTracker {
             AccessKind::Head => entry.stats.record_head(now_s, &self.config),
         }
         entry.version += 1;
+        drop(map);
+        if matches!(kind, AccessKind::Get { .. }) {
+            let mut touched = lock(&self.touched[index]);
+            if touched.len() < TOUCHED_MAX / SHARDS {
+                touched.insert(id);
+            }
+        }
         Ok(())
     }
 
@@ -356,6 +376,50 @@ impl AccessTracker {
             }
         }
         Ok(report)
+    }
+
+    /// The objects read by a GET since the last call (each once), for the mover's
+    /// on-access promotion checks.
+    pub fn take_touched(&self) -> Vec<(BucketName, ObjectKey)> {
+        self.touched
+            .iter()
+            .flat_map(|t| lock(t).drain().collect::<Vec<_>>())
+            .collect()
+    }
+
+    /// Replaces the policy-owned fields of an object's statistics (its tier, pinned hint,
+    /// class, creation time and last move), which the tracker cannot know: the mover sets
+    /// them after each move. An object not in memory gets `stats` as its entry. Either way
+    /// the entry is dirty, so the next flush persists the move (and `min_residency_s`
+    /// survives a restart).
+    pub fn set_placement(&self, bucket: &BucketName, key: &ObjectKey, stats: &AccessStats) {
+        let id = (bucket.clone(), key.clone());
+        let shard = self.shard(bucket, key);
+        let mut map = lock(shard);
+        match map.get_mut(&id) {
+            Some(e) if e.stats.size == stats.size => {
+                e.stats.tier = stats.tier;
+                e.stats.hint = stats.hint;
+                e.stats.class = stats.class;
+                e.stats.created_s = stats.created_s;
+                e.stats.last_move_s = stats.last_move_s;
+                e.version += 1;
+            }
+            Some(_) => {}
+            None => {
+                map.insert(
+                    id.clone(),
+                    Entry {
+                        stats: stats.clone(),
+                        version: 1,
+                        flushed: 0,
+                    },
+                );
+                if map.len() > self.shard_capacity {
+                    evict_clean(&mut map, self.shard_capacity, Some(&id));
+                }
+            }
+        }
     }
 
     /// Entries in memory now.

@@ -212,3 +212,39 @@ fn config_rejects_bad_watermarks_and_unknown_keys() {
         PolicyConfig::default().hot_high_watermark
     );
 }
+
+#[test]
+fn a_pass_spends_the_free_egress_budget_and_no_more() {
+    const GB: u64 = 1_000_000_000;
+    let run = |allowance: bool| {
+        let model = CostModel::from_json(include_str!("data/cost_model.json"), None).unwrap();
+        let config = PolicyConfig {
+            egress_allowance: allowance,
+            ..PolicyConfig::default()
+        };
+        let mut p = Policy::new(config, model);
+        // Five unread 1 GB objects in cold; warm (cheaper per byte) has room for all.
+        let objects: Vec<AccessStats> =
+            (0..5).map(|_| object(Tier::Cold, GB, Hint::Auto)).collect();
+        let usage = usage_of(&objects, [10 * GB, 100 * GB]);
+        p.observe(0.0, &usage);
+        // 5 GB in cold for 5 days: B2's allowance (3x the GB-months) is 2.5 GB so far.
+        let now = 5.0 * 86_400.0;
+        p.observe(now, &usage);
+        let budget = p.egress_budget();
+        let moves = p.pass(now, objects.iter().enumerate(), &usage);
+        for d in &moves {
+            assert_eq!((d.from, d.to), (Some(Tier::Cold), Tier::Warm));
+            p.record_cold_download(GB);
+        }
+        (budget, moves.len(), p.egress_budget())
+    };
+    let (budget, promoted, left) = run(true);
+    assert!((budget / GB as f64 - 2.5).abs() < 1e-6, "budget {budget}");
+    // Two downloads fit in the budget; the third would pay egress that warm's lower
+    // storage price does not pay back within the horizon.
+    assert_eq!(promoted, 2);
+    assert!((left / GB as f64 - 0.5).abs() < 1e-6, "left {left}");
+    // Without the allowance every download pays egress: nothing moves.
+    assert_eq!(run(false), (0.0, 0, 0.0));
+}

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use stratum_core::config::MetadataConfig;
-use stratum_core::{BucketName, ObjectKey};
+use stratum_core::{BucketName, ObjectKey, Tier};
 use stratum_metadata::{MemoryStore, MetadataStore, SledStore};
 use stratum_tiering::tracker::{decode, encode, AccessKind, AccessTracker, CAPACITY_DEFAULT};
-use stratum_tiering::PolicyConfig;
+use stratum_tiering::{Hint, PolicyConfig};
 
 fn bucket() -> BucketName {
     BucketName::new("bkt").unwrap()
@@ -158,4 +158,35 @@ fn the_stored_encoding_round_trips_and_refuses_garbage() {
     assert_eq!(decode(&encode(&s)).unwrap(), s);
     assert!(decode(&[]).is_err());
     assert!(decode(&[9, 0, 0]).is_err());
+}
+
+#[test]
+fn a_move_is_persisted_and_comes_back_after_a_restart() {
+    let store = Arc::new(MemoryStore::new());
+    let (b, k) = (bucket(), key("moved"));
+    {
+        let t = tracker(store.clone());
+        // Never read: the mover's move still lands in the tracker, dirty.
+        let mut s = stratum_tiering::AccessStats::new(1.0, 42, Tier::Hot, Hint::Auto, 7, 0.0);
+        s.record_move(100.0, Tier::Warm);
+        t.set_placement(&b, &k, &s);
+        assert_eq!(t.dirty(), 1);
+        t.flush().unwrap();
+    }
+    let t = tracker(store);
+    let s = t.stats(&b, &k).unwrap().unwrap();
+    assert_eq!(
+        (s.tier, s.last_move_s, s.class),
+        (Tier::Warm, Some(100.0), 7)
+    );
+    // A later move of the entry in memory updates it in place.
+    let mut again = s.clone();
+    again.record_move(200.0, Tier::Cold);
+    t.record(&b, &k, AccessKind::Head, 42, 150.0).unwrap();
+    t.set_placement(&b, &k, &again);
+    let s = t.stats(&b, &k).unwrap().unwrap();
+    assert_eq!(
+        (s.tier, s.last_move_s, s.heads),
+        (Tier::Cold, Some(200.0), 1)
+    );
 }

@@ -122,9 +122,13 @@ async fn delete_one(ctx: &Ctx, o: ObjectIdentifier) -> Entry {
         }
         let bucket = ctx.bucket()?;
         let key = ObjectKey::new(o.key.clone())?;
-        ctx.engine
+        if ctx
+            .engine
             .delete_object(bucket, &key, PutCondition::None)
-            .await?;
+            .await?
+        {
+            super::object::forget_access(ctx, bucket, &key).await;
+        }
         Ok(())
     }
     .await;

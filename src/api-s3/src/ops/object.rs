@@ -11,7 +11,7 @@ use axum::response::Response;
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Serialize;
-use stratum_core::limits;
+use stratum_core::{limits, BucketName, ObjectKey, Tier};
 use stratum_engine::{CopyOptions, MetadataDirective, ObjectInfo, RangeSpec};
 use stratum_tiering::AccessKind;
 
@@ -39,6 +39,13 @@ pub(crate) async fn put_object(ctx: &Ctx, body: Body) -> Result<Response, S3Erro
     let bucket = ctx.bucket()?;
     let key = ctx.key()?;
     let mut opts = headers::put_options(&ctx.headers)?;
+    // An object pinned to warm is written there directly (a pin to cold goes through hot:
+    // the mover packs it with others).
+    if stratum_tiering::Hint::from_user_metadata(&opts.user_metadata).pinned() == Some(Tier::Warm)
+        && ctx.engine.has_tier(Tier::Warm)
+    {
+        opts.tier = Tier::Warm;
+    }
     let (stream, info) = ctx.body(body)?;
     let Some(length) = info.length else {
         return Err(S3Error::new(
@@ -242,10 +249,26 @@ pub(crate) async fn head_object(ctx: &Ctx) -> Result<Response, S3Error> {
 /// DeleteObject: 204 whether or not the key existed; `If-Match` makes it conditional.
 pub(crate) async fn delete_object(ctx: &Ctx) -> Result<Response, S3Error> {
     let cond = headers::write_condition(&ctx.headers)?;
-    ctx.engine
-        .delete_object(ctx.bucket()?, ctx.key()?, cond)
-        .await?;
+    let (bucket, key) = (ctx.bucket()?, ctx.key()?);
+    if ctx.engine.delete_object(bucket, key, cond).await? {
+        forget_access(ctx, bucket, key).await;
+    }
     Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// Drops a deleted object's access statistics, so a later object at the key starts afresh
+/// (off the reactor: it is one metadata write). A failure leaves stale statistics, which an
+/// object of another size resets anyway; it never fails the delete.
+pub(crate) async fn forget_access(ctx: &Ctx, bucket: &BucketName, key: &ObjectKey) {
+    let Some(tracker) = ctx.access.clone() else {
+        return;
+    };
+    let (b, k) = (bucket.clone(), key.clone());
+    match tokio::task::spawn_blocking(move || tracker.forget(&b, &k)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(%bucket, %key, error = %e, "access statistics not dropped"),
+        Err(e) => tracing::warn!(%bucket, %key, error = %e, "access statistics not dropped"),
+    }
 }
 
 #[derive(Serialize)]

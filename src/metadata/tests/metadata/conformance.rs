@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use stratum_core::VolumeId;
 use stratum_metadata::{
-    AccessKeyRecord, BucketRecord, MetaError, MetadataStore, ObjectRecord, PutCondition, PutItem,
-    PutOutcome,
+    AccessKeyRecord, BucketRecord, DecisionRow, MetaError, MetadataStore, ObjectRecord,
+    PutCondition, PutItem, PutOutcome,
 };
 
 use crate::common::*;
@@ -68,6 +68,12 @@ conformance!(
     concurrent_batches_keep_the_highest_seq,
     access_batches_replace_scan_in_order_and_delete,
     access_stats_survive_clear_index,
+    decisions_scan_both_ways_strictly_past_the_marker,
+    decisions_last_id_never_goes_down,
+    decisions_trim_removes_rows_below_and_their_index_entries,
+    object_decisions_are_newest_first_and_per_object,
+    put_decisions_replaces_an_id_and_its_index_entry,
+    decisions_survive_clear_index,
 );
 
 type Store = Arc<dyn MetadataStore>;
@@ -1124,4 +1130,164 @@ fn access_stats_survive_clear_index(s: Store) {
         s.get_access(&bucket("bkt"), &key("k")).unwrap(),
         Some(vec![9])
     );
+}
+
+fn row(id: u64, b: &str, k: &str) -> DecisionRow {
+    DecisionRow {
+        id,
+        bucket: bucket(b),
+        key: key(k),
+        bytes: format!("{b}/{k}#{id}").into_bytes(),
+    }
+}
+
+fn ids(rows: &[(u64, Vec<u8>)]) -> Vec<u64> {
+    rows.iter().map(|(id, _)| *id).collect()
+}
+
+fn decisions_scan_both_ways_strictly_past_the_marker(s: Store) {
+    assert!(s.scan_decisions(None, 10).unwrap().is_empty());
+    assert!(s.scan_decisions_rev(None, 10).unwrap().is_empty());
+    // An empty batch does nothing; ids across the byte boundaries sort numerically.
+    s.put_decisions(&[]).unwrap();
+    s.put_decisions(&[
+        row(256, "bkt", "a"),
+        row(1, "bkt", "b"),
+        row(255, "x-y", "a"),
+    ])
+    .unwrap();
+    s.put_decisions(&[row(1 << 40, "bkt", "a")]).unwrap();
+    let all = s.scan_decisions(None, 100).unwrap();
+    assert_eq!(ids(&all), [1, 255, 256, 1 << 40]);
+    assert_eq!(all[0].1, b"bkt/b#1", "the row's bytes come back as put");
+    assert_eq!(ids(&s.scan_decisions(Some(1), 2).unwrap()), [255, 256]);
+    assert_eq!(ids(&s.scan_decisions(Some(256), 10).unwrap()), [1 << 40]);
+    assert!(s.scan_decisions(Some(1 << 40), 10).unwrap().is_empty());
+    let newest = s.scan_decisions_rev(None, 3).unwrap();
+    assert_eq!(ids(&newest), [1 << 40, 256, 255]);
+    assert_eq!(newest[2].1, b"x-y/a#255");
+    assert_eq!(ids(&s.scan_decisions_rev(Some(256), 10).unwrap()), [255, 1]);
+    assert!(s.scan_decisions_rev(Some(1), 10).unwrap().is_empty());
+    assert!(s.scan_decisions(None, 0).unwrap().is_empty());
+}
+
+fn decisions_last_id_never_goes_down(s: Store) {
+    assert_eq!(s.last_decision_id().unwrap(), None);
+    s.put_decisions(&[row(7, "bkt", "a"), row(3, "bkt", "a")])
+        .unwrap();
+    assert_eq!(s.last_decision_id().unwrap(), Some(7));
+    // A batch of lower ids (a replacement) does not lower it, nor does trimming everything.
+    s.put_decisions(&[row(5, "bkt", "b")]).unwrap();
+    assert_eq!(s.last_decision_id().unwrap(), Some(7));
+    assert_eq!(s.trim_decisions(u64::MAX).unwrap(), 3);
+    assert!(s.scan_decisions(None, 10).unwrap().is_empty());
+    assert_eq!(s.last_decision_id().unwrap(), Some(7));
+}
+
+fn decisions_trim_removes_rows_below_and_their_index_entries(s: Store) {
+    let rows: Vec<_> = (1..=10)
+        .map(|id| row(id, "bkt", if id % 2 == 0 { "even" } else { "odd" }))
+        .collect();
+    s.put_decisions(&rows).unwrap();
+    assert_eq!(s.trim_decisions(0).unwrap(), 0);
+    assert_eq!(s.trim_decisions(1).unwrap(), 0);
+    assert_eq!(
+        s.trim_decisions(5).unwrap(),
+        4,
+        "ids 1 to 4, strictly below"
+    );
+    assert_eq!(
+        ids(&s.scan_decisions(None, 100).unwrap()),
+        [5, 6, 7, 8, 9, 10]
+    );
+    assert_eq!(
+        s.trim_decisions(5).unwrap(),
+        0,
+        "trimming again finds nothing"
+    );
+    let even = s
+        .object_decisions(&bucket("bkt"), &key("even"), 100)
+        .unwrap();
+    assert_eq!(ids(&even), [10, 8, 6]);
+    let odd = s
+        .object_decisions(&bucket("bkt"), &key("odd"), 100)
+        .unwrap();
+    assert_eq!(ids(&odd), [9, 7, 5]);
+    // New rows after a trim are indexed as before.
+    s.put_decisions(&[row(11, "bkt", "odd")]).unwrap();
+    let odd = s.object_decisions(&bucket("bkt"), &key("odd"), 2).unwrap();
+    assert_eq!(ids(&odd), [11, 9]);
+    assert_eq!(s.trim_decisions(u64::MAX).unwrap(), 7);
+    assert!(s
+        .object_decisions(&bucket("bkt"), &key("odd"), 100)
+        .unwrap()
+        .is_empty());
+}
+
+fn object_decisions_are_newest_first_and_per_object(s: Store) {
+    // Neighbours in every direction: a key that extends "k" with 0x00 and then bytes that
+    // look like an id, a key that extends it otherwise, a bucket that extends the bucket.
+    let tricky = "k\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{3}";
+    s.put_decisions(&[
+        row(1, "bkt", "k"),
+        row(2, "bkt", tricky),
+        row(3, "bkt", "k\u{0}"),
+        row(4, "bkt", "kk"),
+        row(5, "bkt-2", "k"),
+        row(6, "bkt", "k"),
+        row(7, "bkt", "j"),
+        row(300, "bkt", "k"),
+    ])
+    .unwrap();
+    let (b, k) = (bucket("bkt"), key("k"));
+    let got = s.object_decisions(&b, &k, 100).unwrap();
+    assert_eq!(ids(&got), [300, 6, 1]);
+    assert_eq!(got[0].1, b"bkt/k#300");
+    assert_eq!(ids(&s.object_decisions(&b, &k, 2).unwrap()), [300, 6]);
+    assert!(s.object_decisions(&b, &k, 0).unwrap().is_empty());
+    assert_eq!(ids(&s.object_decisions(&b, &key(tricky), 10).unwrap()), [2]);
+    assert_eq!(
+        ids(&s.object_decisions(&b, &key("k\u{0}"), 10).unwrap()),
+        [3]
+    );
+    assert_eq!(
+        ids(&s.object_decisions(&bucket("bkt-2"), &k, 10).unwrap()),
+        [5]
+    );
+    assert!(s
+        .object_decisions(&bucket("nope"), &k, 10)
+        .unwrap()
+        .is_empty());
+}
+
+fn put_decisions_replaces_an_id_and_its_index_entry(s: Store) {
+    s.put_decisions(&[row(1, "bkt", "a"), row(2, "bkt", "a")])
+        .unwrap();
+    // Id 1 now belongs to "b"; inside one batch the later of two rows with one id wins.
+    s.put_decisions(&[row(1, "bkt", "c"), row(1, "bkt", "b")])
+        .unwrap();
+    let (b, a) = (bucket("bkt"), key("a"));
+    assert_eq!(ids(&s.object_decisions(&b, &a, 10).unwrap()), [2]);
+    assert_eq!(
+        s.object_decisions(&b, &key("b"), 10).unwrap(),
+        vec![(1, b"bkt/b#1".to_vec())]
+    );
+    assert!(s.object_decisions(&b, &key("c"), 10).unwrap().is_empty());
+    assert_eq!(s.scan_decisions(None, 10).unwrap().len(), 2);
+    // Re-putting a row as it is changes nothing.
+    s.put_decisions(&[row(2, "bkt", "a")]).unwrap();
+    assert_eq!(ids(&s.object_decisions(&b, &a, 10).unwrap()), [2]);
+    assert_eq!(s.trim_decisions(3).unwrap(), 2);
+    assert!(s.object_decisions(&b, &key("b"), 10).unwrap().is_empty());
+}
+
+fn decisions_survive_clear_index(s: Store) {
+    let b = create_bucket(&*s, "bkt");
+    s.put_decisions(&[row(1, "bkt", "k")]).unwrap();
+    s.clear_index().unwrap();
+    assert!(s.get_bucket(&b).unwrap().is_none());
+    // The log is history: it outlives the index that a rebuild recreates.
+    assert_eq!(ids(&s.scan_decisions(None, 10).unwrap()), [1]);
+    assert_eq!(ids(&s.object_decisions(&b, &key("k"), 10).unwrap()), [1]);
+    assert_eq!(s.last_decision_id().unwrap(), Some(1));
 }

@@ -9,9 +9,9 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 use stratum_core::{BucketName, ObjectKey, UploadId, VolumeId};
 use stratum_metadata::{
-    list_objects, AccessKeyRecord, BucketRecord, ListPage, ListParams, MemoryStore, MetaError,
-    MetadataStore, ObjectRecord, PartRecord, PutCondition, PutItem, PutOutcome, SledStore,
-    UploadRecord,
+    list_objects, AccessKeyRecord, BucketRecord, DecisionRow, ListPage, ListParams, MemoryStore,
+    MetaError, MetadataStore, ObjectRecord, PartRecord, PutCondition, PutItem, PutOutcome,
+    SledStore, UploadRecord,
 };
 
 use crate::common::*;
@@ -371,6 +371,37 @@ impl MetadataStore for CountingStore {
     }
     fn delete_access(&self, b: &BucketName, k: &ObjectKey) -> Result<bool, MetaError> {
         self.inner.delete_access(b, k)
+    }
+    fn put_decisions(&self, rows: &[DecisionRow]) -> Result<(), MetaError> {
+        self.inner.put_decisions(rows)
+    }
+    fn scan_decisions(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, MetaError> {
+        self.inner.scan_decisions(after, limit)
+    }
+    fn scan_decisions_rev(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, MetaError> {
+        self.inner.scan_decisions_rev(before, limit)
+    }
+    fn last_decision_id(&self) -> Result<Option<u64>, MetaError> {
+        self.inner.last_decision_id()
+    }
+    fn trim_decisions(&self, keep_from: u64) -> Result<u64, MetaError> {
+        self.inner.trim_decisions(keep_from)
+    }
+    fn object_decisions(
+        &self,
+        b: &BucketName,
+        k: &ObjectKey,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, MetaError> {
+        self.inner.object_decisions(b, k, limit)
     }
     fn clear_index(&self) -> Result<(), MetaError> {
         self.inner.clear_index()

@@ -324,6 +324,45 @@ impl RemoteStore {
         Ok(resp.body)
     }
 
+    /// Every multipart upload in progress whose key starts with `prefix` (relative to the
+    /// configured prefix), as (key relative to the prefix, upload id): for reconciliation,
+    /// which aborts the ones a killed writer left behind.
+    pub async fn list_multipart_uploads(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, String)>, RemoteError> {
+        let ours = self.config().prefix.clone();
+        let mut out = Vec::new();
+        let mut markers: Option<(String, String)> = None;
+        loop {
+            let mut req = self.request("ListMultipartUploads", Method::GET, None);
+            req.query.push(("uploads", String::new()));
+            let full_prefix = self.inner.full_key(prefix);
+            if !full_prefix.is_empty() {
+                req.query.push(("prefix", full_prefix));
+            }
+            if let Some((key, id)) = &markers {
+                req.query.push(("key-marker", key.clone()));
+                req.query.push(("upload-id-marker", id.clone()));
+            }
+            let resp = self.inner.send(&req).await?;
+            let page =
+                xml::uploads_page(&resp.body).map_err(|reason| RemoteError::InvalidResponse {
+                    op: "ListMultipartUploads",
+                    reason,
+                })?;
+            for (key, id) in page.uploads {
+                if let Some(rel) = key.strip_prefix(ours.as_str()) {
+                    out.push((rel.to_owned(), id));
+                }
+            }
+            match page.next {
+                Some(next) if Some(&next) != markers.as_ref() => markers = Some(next),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     /// The size and ETag of `key`, or `NotFound`.
     pub async fn head(&self, key: &str) -> Result<ObjectHead, RemoteError> {
         Self::check_key("HeadObject", &self.config().prefix, key)?;

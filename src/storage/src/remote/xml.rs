@@ -157,6 +157,43 @@ pub(crate) fn list_result(body: &[u8]) -> Result<ListResult, String> {
     })
 }
 
+/// One page of a `ListMultipartUploadsResult`: (key, upload id) pairs and the markers of
+/// the next page, if truncated.
+pub(crate) struct UploadsPage {
+    pub uploads: Vec<(String, String)>,
+    pub next: Option<(String, String)>,
+}
+
+/// Parses a ListMultipartUploads response body.
+pub(crate) fn uploads_page(body: &[u8]) -> Result<UploadsPage, String> {
+    let root = parse(body)?;
+    if root.name != "ListMultipartUploadsResult" {
+        return Err(format!(
+            "expected ListMultipartUploadsResult, got {}",
+            root.name
+        ));
+    }
+    let mut uploads = Vec::new();
+    for u in root.all("Upload") {
+        match (u.text_of("Key"), u.text_of("UploadId")) {
+            (Some(k), Some(id)) if !id.is_empty() => uploads.push((k.to_owned(), id.to_owned())),
+            _ => return Err("an Upload without Key or UploadId".into()),
+        }
+    }
+    let truncated = root.text_of("IsTruncated") == Some("true");
+    let next = match (
+        root.text_of("NextKeyMarker"),
+        root.text_of("NextUploadIdMarker"),
+    ) {
+        (Some(k), Some(u)) if truncated && !(k.is_empty() && u.is_empty()) => {
+            Some((k.to_owned(), u.to_owned()))
+        }
+        _ if truncated => return Err("IsTruncated without next markers".into()),
+        _ => None,
+    };
+    Ok(UploadsPage { uploads, next })
+}
+
 /// The `UploadId` of an `InitiateMultipartUploadResult`.
 pub(crate) fn upload_id(body: &[u8]) -> Result<String, String> {
     let root = parse(body)?;
@@ -276,6 +313,27 @@ mod tests {
             completed(c).unwrap(),
             Completed::Error("InternalError".into(), "m".into())
         );
+    }
+
+    #[test]
+    fn upload_listings_parse_and_follow_the_markers() {
+        let page = uploads_page(
+            br#"<?xml version="1.0"?><ListMultipartUploadsResult><Bucket>b</Bucket>
+            <IsTruncated>true</IsTruncated><NextKeyMarker>p/k2</NextKeyMarker>
+            <NextUploadIdMarker>u2</NextUploadIdMarker>
+            <Upload><Key>p/k1</Key><UploadId>u1</UploadId></Upload>
+            <Upload><Key>p/k2</Key><UploadId>u2</UploadId></Upload></ListMultipartUploadsResult>"#,
+        )
+        .unwrap();
+        assert_eq!(
+            page.uploads,
+            vec![("p/k1".into(), "u1".into()), ("p/k2".into(), "u2".into())]
+        );
+        assert_eq!(page.next, Some(("p/k2".into(), "u2".into())));
+        let last = uploads_page(b"<ListMultipartUploadsResult><IsTruncated>false</IsTruncated></ListMultipartUploadsResult>").unwrap();
+        assert!(last.uploads.is_empty() && last.next.is_none());
+        assert!(uploads_page(b"<ListMultipartUploadsResult><IsTruncated>true</IsTruncated></ListMultipartUploadsResult>").is_err());
+        assert!(uploads_page(b"<Other/>").is_err());
     }
 
     #[test]
