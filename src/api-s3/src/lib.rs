@@ -25,7 +25,7 @@ use axum::Router;
 use http::{HeaderMap, HeaderValue, Method, Request};
 use stratum_auth::{verify_request, CredentialStore, SignedRequest, Verified, VerifierConfig};
 use stratum_engine::Engine;
-use stratum_tiering::AccessTracker;
+use stratum_tiering::{AccessTracker, Mover};
 
 mod access;
 pub mod body;
@@ -62,6 +62,9 @@ pub struct S3Service {
     inner: Arc<Inner>,
     /// Where GET, range GET and HEAD report accesses (none: not tracked).
     access: Option<Arc<AccessTracker>>,
+    /// The tiering worker that places new versions (none: PUTs land in hot, or warm when
+    /// pinned there).
+    placement: Option<Arc<Mover>>,
 }
 
 impl std::fmt::Debug for S3Service {
@@ -90,6 +93,8 @@ pub(crate) struct Ctx {
     pub region: String,
     /// The access tracker, if accesses are tracked.
     pub access: Option<Arc<AccessTracker>>,
+    /// The tiering worker that places new versions, if tiering is on.
+    pub placement: Option<Arc<Mover>>,
 }
 
 impl S3Service {
@@ -105,6 +110,7 @@ impl S3Service {
                 verifier,
             }),
             access: None,
+            placement: None,
         }
     }
 
@@ -112,6 +118,13 @@ impl S3Service {
     /// to `tracker` (the tiering policy's access statistics; in memory, flushed in batches).
     pub fn with_access_tracker(mut self, tracker: Arc<AccessTracker>) -> Self {
         self.access = Some(tracker);
+        self
+    }
+
+    /// The same API, asking `mover` where each PutObject's new version goes (the
+    /// tiering policy's placement, as in replay) and telling it once the version is stored.
+    pub fn with_placement(mut self, mover: Arc<Mover>) -> Self {
+        self.placement = Some(mover);
         self
     }
 
@@ -185,6 +198,7 @@ impl S3Service {
                 verified,
                 region: self.inner.config.region.clone(),
                 access: self.access.clone(),
+                placement: self.placement.clone(),
             };
             ops::dispatch(&ctx, op, body).await
         }

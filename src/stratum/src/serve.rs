@@ -148,6 +148,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         },
     )
     .with_access_tracker(tracker.clone());
+    // With tiering on, the policy places each new version (as in replay).
+    let s3 = match &mover {
+        Some(m) => s3.with_placement(m.clone()),
+        None => s3,
+    };
     let state = Arc::new(AppState {
         s3,
         admin,

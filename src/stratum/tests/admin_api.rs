@@ -24,7 +24,7 @@ use stratum_core::config::{DiskSetConfig, EngineConfig};
 use stratum_core::{BucketName, ObjectKey, Tier};
 use stratum_engine::{Engine, PutOptions};
 use stratum_tiering::{
-    AccessTracker, CostModel, DecisionLog, Mover, MoverConfig, Policy, PolicyConfig,
+    AccessTracker, CostModel, DecisionLog, Hint, Mover, MoverConfig, Policy, PolicyConfig,
 };
 
 const REGION: &str = "us-east-1";
@@ -35,6 +35,7 @@ const PREFIX: &str = "/_stratum/admin/v1/tier";
 struct Fixture {
     _dir: tempfile::TempDir,
     engine: Engine,
+    mover: Arc<Mover>,
     api: AdminApi,
 }
 
@@ -48,14 +49,18 @@ fn credentials() -> Arc<MemoryCredentialStore> {
 
 /// An engine with hot and warm tiers, a mover over it, and the API with ROOT as admin.
 async fn fixture() -> Fixture {
+    fixture_with(PolicyConfig {
+        warmup_s: 0.0,
+        ..Default::default()
+    })
+    .await
+}
+
+async fn fixture_with(policy_config: PolicyConfig) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let mut config = EngineConfig::under(dir.path(), 6);
     config.storage.warm = Some(DiskSetConfig::under(&dir.path().join("warm"), 6));
     let (engine, _) = Engine::open(config).await.unwrap();
-    let policy_config = PolicyConfig {
-        warmup_s: 0.0,
-        ..Default::default()
-    };
     let tracker = Arc::new(AccessTracker::new(
         engine.metadata().clone(),
         policy_config.clone(),
@@ -79,7 +84,7 @@ async fn fixture() -> Fixture {
         },
     ));
     let api = AdminApi::new(
-        Some(mover),
+        Some(mover.clone()),
         credentials(),
         AdminKeys::only([ROOT.0]),
         REGION.to_owned(),
@@ -87,6 +92,7 @@ async fn fixture() -> Fixture {
     Fixture {
         _dir: dir,
         engine,
+        mover,
         api,
     }
 }
@@ -316,6 +322,86 @@ async fn a_pinned_object_moves_on_run_and_is_explained() {
     // The summary counts the object in warm.
     let (_, summary) = root_get(&f.api, "summary", &[]).await;
     assert_eq!(summary["tiers"][1]["objects"], 1, "{summary}");
+}
+
+/// New versions are placed by the policy (as replay places PUTs): a bucket whose objects
+/// are never read early learns a prior of zero at the next pass, and its new versions then
+/// skip hot, while a bucket with no history keeps the default prior and lands in hot. A
+/// placement outside hot is logged with its reason; a pin to an unconfigured tier (cold)
+/// falls to the lowest local one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_versions_are_placed_by_the_learned_prior() {
+    let f = fixture_with(PolicyConfig {
+        warmup_s: 0.0,
+        prior_window_s: 1.0,
+        prior_learning_rate: 1.0,
+        new_object_prior_accesses: 50.0,
+        ..Default::default()
+    })
+    .await;
+    let backups = BucketName::new("backups").unwrap();
+    let fresh = BucketName::new("fresh").unwrap();
+    let size = 64 * 1024;
+    assert_eq!(
+        f.mover.place_new(&backups, size, Hint::Auto).tier(),
+        Tier::Hot,
+        "before any history, the default prior (50 early GETs) earns hot"
+    );
+    f.engine.create_bucket(&backups).await.unwrap();
+    let data = vec![7u8; size as usize];
+    for i in 0..3 {
+        put_pinned(&f.engine, &backups, &format!("night-{i}"), &data, "auto").await;
+    }
+    // Their prior windows (1 s) end unread; the next pass learns from them.
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    f.mover.run_now().await.unwrap();
+    let placed = f.mover.place_new(&backups, size, Hint::Auto);
+    assert_ne!(
+        placed.tier(),
+        Tier::Hot,
+        "a never-read bucket's new version skips hot"
+    );
+    assert_eq!(placed.write_to, Tier::Warm);
+    assert_eq!(
+        f.mover.place_new(&fresh, size, Hint::Auto).tier(),
+        Tier::Hot,
+        "another bucket keeps the default prior"
+    );
+    let pinned = f.mover.place_new(&fresh, size, Hint::Pinned(Tier::Cold));
+    assert_eq!((pinned.tier(), pinned.write_to), (Tier::Warm, Tier::Warm));
+
+    // The PUT path writes where it was told and reports back; the placement is logged.
+    let key = ObjectKey::new("night-3").unwrap();
+    let body = futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from(data.clone()))]);
+    let opts = PutOptions {
+        tier: placed.write_to,
+        ..Default::default()
+    };
+    let info = f
+        .engine
+        .put_object(&backups, &key, body, opts)
+        .await
+        .unwrap();
+    f.mover.placed(&backups, &key, info.seq, Hint::Auto, placed);
+    f.mover.log().flush().unwrap();
+    assert_eq!(
+        f.engine.head_object(&backups, &key).await.unwrap().tier,
+        Tier::Warm
+    );
+    let object = [
+        ("bucket", "backups".to_owned()),
+        ("key", "night-3".to_owned()),
+    ];
+    let (status, explained) = root_get(&f.api, "explain", &object).await;
+    assert_eq!(status, StatusCode::OK, "{explained}");
+    let first = &explained["decisions"][0];
+    assert_eq!(first["reason"], "placement", "{explained}");
+    assert_eq!(first["to"], "warm", "{explained}");
+    assert!(
+        first["from"].is_null(),
+        "a placement comes from nowhere: {explained}"
+    );
+    assert_eq!(first["outcome"]["kind"], "done", "{explained}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,7 +36,7 @@ pub mod tracker;
 
 pub use cost::CostModel;
 pub use log::{DecisionEntry, DecisionFilter, DecisionLog, LogError, LogStats, Outcome};
-pub use mover::{Mover, MoverConfig, RunReport};
+pub use mover::{Mover, MoverConfig, NewPlacement, RunReport};
 pub use policy::{Decision, Inputs, Outlook, Policy, PolicyConfig, Reason, TierUsage};
 pub use replay::{replay, ReplaySummary};
 pub use stats::{AccessStats, Hint};

@@ -15,6 +15,14 @@
 //!   periodic [`Policy::pass`];
 //! - every `cold_maintenance`: remote compaction and reconciliation of the cold tier.
 //!
+//! New versions are placed by the policy too ([`Mover::place_new`], called by the PUT path
+//! before it writes): [`Policy::place`] — the code replay runs for each PUT — against the
+//! cutoffs of the last pass, the priors learned so far and the tiers' fill now. A version
+//! placed in warm is written there; one placed in cold is written to the lowest local tier
+//! and packed at the next tick. Each pass first closes the prior windows that ended since
+//! the last one, so the per-bucket priors are learned live as in replay (and relearned
+//! from the persisted statistics after a restart).
+//!
 //! One async mutex serializes all of them, so a pack is never in flight while
 //! reconciliation decides which remote volumes are orphans. Moves are copy-then-flip in the
 //! engine: a mover killed at any point loses nothing, and the next start reconciles the
@@ -85,6 +93,34 @@ struct Tracked {
 struct State {
     policy: Policy,
     catalog: HashMap<ObjectId, Tracked>,
+    /// Prior windows ending up to this time have been learned from (`None`: none yet).
+    priors_until_s: Option<f64>,
+}
+
+/// Where the PUT path writes a new version, as the policy placed it
+/// ([`Mover::place_new`]); hand it back with [`Mover::placed`] once the write committed.
+#[derive(Debug, Clone)]
+pub struct NewPlacement {
+    /// The local tier the bytes are written to now.
+    pub write_to: Tier,
+    size: u64,
+    decision: Decision<()>,
+}
+
+impl NewPlacement {
+    /// The tier the policy placed the version in (cold: packed at the next tick).
+    pub fn tier(&self) -> Tier {
+        self.decision.to
+    }
+}
+
+/// A version placed in cold, written locally, waiting for the next tick's pack.
+struct PlacedCold {
+    id: ObjectId,
+    seq: u64,
+    size: u64,
+    hint: Hint,
+    placement: NewPlacement,
 }
 
 /// Moves and bytes by (from, to, reason).
@@ -303,6 +339,12 @@ fn class_of(bucket: &BucketName) -> u32 {
     h.finish() as u32
 }
 
+/// Locks `m`, recovering the data of a holder that panicked (counters and queues stay
+/// usable).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn hint_name(h: Hint) -> &'static str {
     match h.pinned() {
         None => "auto",
@@ -322,6 +364,11 @@ pub struct Mover {
     started_s: f64,
     /// No capacity check before this instant (the last one could move nothing).
     futile_until: Mutex<Option<Instant>>,
+    /// The policy as of the last tick, for placing new versions without waiting for a
+    /// pass in progress (placement only reads the cutoffs and priors).
+    placer: Mutex<Policy>,
+    /// Versions placed in cold and written locally, for the next tick.
+    placed_cold: Mutex<Vec<PlacedCold>>,
 }
 
 impl std::fmt::Debug for Mover {
@@ -349,13 +396,93 @@ impl Mover {
             tracker,
             log,
             config,
+            placer: Mutex::new(policy.clone()),
             state: tokio::sync::Mutex::new(State {
                 policy,
                 catalog: HashMap::new(),
+                priors_until_s: None,
             }),
             counters: Counters::default(),
             started_s: now_s(),
             futile_until: Mutex::new(None),
+            placed_cold: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Where a new version of `size` bytes in `bucket` with `hint` goes: the policy's
+    /// placement ([`Policy::place`], as replay decides a PUT) against the last tick's
+    /// cutoffs and priors and the tiers' fill now. A tier that is not configured falls to
+    /// the next one down, and cold to the lowest local tier (the next tick packs it).
+    pub fn place_new(&self, bucket: &BucketName, size: u64, hint: Hint) -> NewPlacement {
+        let now = now_s();
+        let class = class_of(bucket);
+        let usage = self.usage();
+        let mut decision = {
+            let mut placer = lock(&self.placer);
+            let stats =
+                AccessStats::new(now, size, Tier::Hot, hint, class, placer.prior_for(class));
+            placer.place(now, (), &stats, &usage)
+        };
+        let local = if self.engine.has_tier(Tier::Warm) {
+            Tier::Warm
+        } else {
+            Tier::Hot
+        };
+        if !self.engine.has_tier(decision.to) {
+            decision.to = local;
+        }
+        let write_to = if decision.to == Tier::Cold {
+            local
+        } else {
+            decision.to
+        };
+        NewPlacement {
+            write_to,
+            size,
+            decision,
+        }
+    }
+
+    /// Records a placed version once its write committed as `seq`: a placement outside
+    /// hot is logged (with its reason and inputs, as replay logs `new` rows), and a
+    /// version placed in cold is queued for the next tick's pack.
+    pub fn placed(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        seq: u64,
+        hint: Hint,
+        placement: NewPlacement,
+    ) {
+        let id = (bucket.clone(), key.clone());
+        match placement.decision.to {
+            Tier::Hot => {}
+            Tier::Cold => lock(&self.placed_cold).push(PlacedCold {
+                id,
+                seq,
+                size: placement.size,
+                hint,
+                placement,
+            }),
+            _ => {
+                let d = &placement.decision;
+                let d = Decision {
+                    object: 0usize,
+                    from: None,
+                    to: d.to,
+                    reason: d.reason,
+                    inputs: d.inputs,
+                };
+                self.finish(
+                    &d,
+                    &id,
+                    placement.size,
+                    seq,
+                    Outcome::Done {
+                        bytes: placement.size,
+                    },
+                );
+            }
         }
     }
 
@@ -464,11 +591,19 @@ impl Mover {
         self.engine
             .for_each_object(|b, k, r| records.push(((b.clone(), k.clone()), r.clone())))
             .await?;
+        let now = now_s();
+        let window = state.policy.config().prior_window_s;
+        let learned_until = state.priors_until_s;
         let mut catalog = HashMap::with_capacity(records.len());
+        let mut closing = Vec::new();
         for (id, record) in records {
             let known = state.catalog.remove(&id).filter(|t| t.seq == record.seq);
             let last_move_s = known.as_ref().and_then(|t| t.stats.last_move_s);
             let stats = self.object_stats(&state.policy, &id, &record, last_move_s);
+            let ends = stats.created_s + window;
+            if ends <= now && learned_until.is_none_or(|t| ends > t) {
+                closing.push((ends, stats.clone()));
+            }
             catalog.insert(
                 id,
                 Tracked {
@@ -477,6 +612,14 @@ impl Mover {
                 },
             );
         }
+        // Learn from the prior windows that ended since the last sync, oldest first (the
+        // first sync after a start relearns from every object's persisted statistics).
+        closing.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (ends, mut stats) in closing {
+            stats.prior_closed = false;
+            state.policy.close_prior_window(ends, &mut stats, true);
+        }
+        state.priors_until_s = Some(now);
         state.catalog = catalog;
         Ok(())
     }
@@ -507,6 +650,7 @@ impl Mover {
         stats.tier = record.location.tier;
         stats.hint = Hint::from_user_metadata(&record.user_metadata);
         stats.class = class;
+        stats.prior_reads = policy.prior_for(class);
         stats.created_s = stats.created_s.min(created_s.max(0.0));
         stats.last_move_s = last_move_s.or(stats.last_move_s);
         stats
@@ -525,11 +669,35 @@ impl Mover {
     /// Promotions for objects read since the last tick, and the capacity check.
     pub async fn tick(&self) -> Result<RunReport, EngineError> {
         let touched = self.tracker.take_touched();
+        let placed_cold = std::mem::take(&mut *lock(&self.placed_cold));
         let mut state = self.state.lock().await;
         let now = now_s();
         let mut decisions = Vec::new();
         let mut ids = Vec::new();
+        // Versions placed in cold at their PUT: packed now (the pack skips any that changed).
+        for p in placed_cold {
+            let class = class_of(&p.id.0);
+            let prior = state.policy.prior_for(class);
+            let staged = p.placement.write_to;
+            let stats = AccessStats::new(now, p.size, staged, p.hint, class, prior);
+            let d = p.placement.decision;
+            decisions.push(Decision {
+                object: ids.len(),
+                from: Some(staged),
+                to: d.to,
+                reason: d.reason,
+                inputs: d.inputs,
+            });
+            state
+                .catalog
+                .insert(p.id.clone(), Tracked { seq: p.seq, stats });
+            ids.push(p.id);
+        }
+        let placed: std::collections::HashSet<ObjectId> = ids.iter().cloned().collect();
         for id in touched {
+            if placed.contains(&id) {
+                continue; // placed in cold this tick: packed first, promoted later if read
+            }
             let Ok(info) = self.engine.head_object(&id.0, &id.1).await else {
                 continue;
             };
@@ -573,11 +741,7 @@ impl Mover {
         }
         // A capacity check that could move nothing (the tiers it would demote to are full or
         // missing) waits a minute before scanning again.
-        let futile = self
-            .futile_until
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some_and(|t| Instant::now() < t);
+        let futile = lock(&self.futile_until).is_some_and(|t| Instant::now() < t);
         if !futile && self.over_high_watermark(&state.policy) {
             self.sync(&mut state).await?;
             let (ids, stats) = Self::snapshot(&state);
@@ -585,8 +749,7 @@ impl Mover {
             let decisions = state.policy.enforce(now, stats.iter().enumerate(), &usage);
             let r = self.execute(&mut state, decisions, &ids, now).await;
             if r.moved == 0 {
-                *self.futile_until.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some(Instant::now() + FUTILE_CHECK_BACKOFF);
+                *lock(&self.futile_until) = Some(Instant::now() + FUTILE_CHECK_BACKOFF);
             }
             report.decisions += r.decisions;
             report.moved += r.moved;
@@ -595,6 +758,7 @@ impl Mover {
             report.skipped += r.skipped;
         }
         report.objects = state.catalog.len() as u64;
+        *lock(&self.placer) = state.policy.clone();
         Ok(report)
     }
 
@@ -633,6 +797,7 @@ impl Mover {
         }
         let mut report = self.execute(&mut state, decisions, &ids, now).await;
         report.objects = state.catalog.len() as u64;
+        *lock(&self.placer) = state.policy.clone();
         drop(state);
         if let Err(e) = self.log.flush() {
             tracing::warn!(error = %e, "flushing the decision log failed");
@@ -822,13 +987,9 @@ impl Mover {
             t.stats.record_move(now, d.to);
             self.tracker.set_placement(&id.0, &id.1, &t.stats);
         }
-        let from = d.from.unwrap_or(Tier::Hot);
         let size = state.catalog.get(id).map_or(0, |t| t.stats.size);
-        let mut moves = self
-            .counters
-            .moves
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let from = d.from.unwrap_or(Tier::Hot);
+        let mut moves = lock(&self.counters.moves);
         let entry = moves.entry((from, d.to, d.reason)).or_insert((0, 0));
         entry.0 += 1;
         entry.1 += size;
@@ -859,11 +1020,7 @@ impl Mover {
 
     /// The mover's counters.
     pub fn stats(&self) -> MoverStats {
-        let moves = self
-            .counters
-            .moves
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        let moves = lock(&self.counters.moves)
             .iter()
             .map(|((from, to, reason), (n, b))| MoveCount {
                 from: *from,

@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Serialize;
 use stratum_core::{limits, BucketName, ObjectKey, Tier};
 use stratum_engine::{CopyOptions, MetadataDirective, ObjectInfo, RangeSpec};
-use stratum_tiering::AccessKind;
+use stratum_tiering::{AccessKind, Hint};
 
 use super::copy_source::parse_copy_source;
 use crate::error::{S3Error, S3ErrorCode};
@@ -39,13 +39,7 @@ pub(crate) async fn put_object(ctx: &Ctx, body: Body) -> Result<Response, S3Erro
     let bucket = ctx.bucket()?;
     let key = ctx.key()?;
     let mut opts = headers::put_options(&ctx.headers)?;
-    // An object pinned to warm is written there directly (a pin to cold goes through hot:
-    // the mover packs it with others).
-    if stratum_tiering::Hint::from_user_metadata(&opts.user_metadata).pinned() == Some(Tier::Warm)
-        && ctx.engine.has_tier(Tier::Warm)
-    {
-        opts.tier = Tier::Warm;
-    }
+    let hint = Hint::from_user_metadata(&opts.user_metadata);
     let (stream, info) = ctx.body(body)?;
     let Some(length) = info.length else {
         return Err(S3Error::new(
@@ -65,7 +59,24 @@ pub(crate) async fn put_object(ctx: &Ctx, body: Body) -> Result<Response, S3Erro
         opts.checksum_algorithms.push(algorithm);
         opts.trailing_checksums = Some(slot);
     }
+    // The tiering policy places the new version (a version placed in cold is written to a
+    // local tier and packed by the mover's next tick). Without tiering, a pin to warm is
+    // still honoured.
+    let placement = ctx
+        .placement
+        .as_ref()
+        .map(|mover| mover.place_new(bucket, length, hint));
+    match &placement {
+        Some(p) => opts.tier = p.write_to,
+        None if hint.pinned() == Some(Tier::Warm) && ctx.engine.has_tier(Tier::Warm) => {
+            opts.tier = Tier::Warm;
+        }
+        None => {}
+    }
     let stored = ctx.engine.put_object(bucket, key, stream, opts).await?;
+    if let (Some(mover), Some(p)) = (&ctx.placement, placement) {
+        mover.placed(bucket, key, stored.seq, hint, p);
+    }
     let mut resp = empty(StatusCode::OK);
     insert(resp.headers_mut(), "etag", &quoted(&stored.etag));
     headers::checksum_headers(&stored.checksums, 0, resp.headers_mut());
