@@ -336,6 +336,9 @@ async fn new_versions_are_placed_by_the_learned_prior() {
         prior_window_s: 1.0,
         prior_learning_rate: 1.0,
         new_object_prior_accesses: 50.0,
+        // The second prior (GETs up to two days after upload) would keep its default
+        // for two days; without it the first window alone decides.
+        new_object_long_prior_accesses: 0.0,
         ..Default::default()
     })
     .await;

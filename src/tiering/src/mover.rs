@@ -419,8 +419,7 @@ impl Mover {
         let usage = self.usage();
         let mut decision = {
             let mut placer = lock(&self.placer);
-            let stats =
-                AccessStats::new(now, size, Tier::Hot, hint, class, placer.prior_for(class));
+            let stats = placer.new_stats(now, size, Tier::Hot, hint, class);
             placer.place(now, (), &stats, &usage)
         };
         let local = if self.engine.has_tier(Tier::Warm) {
@@ -592,7 +591,8 @@ impl Mover {
             .for_each_object(|b, k, r| records.push(((b.clone(), k.clone()), r.clone())))
             .await?;
         let now = now_s();
-        let window = state.policy.config().prior_window_s;
+        let cfg = state.policy.config();
+        let windows = [cfg.prior_window_s, cfg.long_prior_window_s];
         let learned_until = state.priors_until_s;
         let mut catalog = HashMap::with_capacity(records.len());
         let mut closing = Vec::new();
@@ -600,9 +600,11 @@ impl Mover {
             let known = state.catalog.remove(&id).filter(|t| t.seq == record.seq);
             let last_move_s = known.as_ref().and_then(|t| t.stats.last_move_s);
             let stats = self.object_stats(&state.policy, &id, &record, last_move_s);
-            let ends = stats.created_s + window;
-            if ends <= now && learned_until.is_none_or(|t| ends > t) {
-                closing.push((ends, stats.clone()));
+            for (which, window) in windows.into_iter().enumerate() {
+                let ends = stats.created_s + window;
+                if ends <= now && learned_until.is_none_or(|t| ends > t) {
+                    closing.push((ends, which, stats.clone()));
+                }
             }
             catalog.insert(
                 id,
@@ -615,9 +617,13 @@ impl Mover {
         // Learn from the prior windows that ended since the last sync, oldest first (the
         // first sync after a start relearns from every object's persisted statistics).
         closing.sort_by(|a, b| a.0.total_cmp(&b.0));
-        for (ends, mut stats) in closing {
-            stats.prior_closed = false;
-            state.policy.close_prior_window(ends, &mut stats, true);
+        for (ends, which, mut stats) in closing {
+            // Only the window that ended now is open (a second later, against rounding).
+            stats.prior_closed = which != 0;
+            stats.long_prior_closed = which != 1;
+            state
+                .policy
+                .close_prior_window(ends + 1.0, &mut stats, false);
         }
         state.priors_until_s = Some(now);
         state.catalog = catalog;
@@ -638,19 +644,20 @@ impl Mover {
         let class = class_of(&id.0);
         let mut stats = match self.tracker.stats(&id.0, &id.1) {
             Ok(Some(s)) if s.size == record.size => s,
-            _ => AccessStats::new(
+            _ => policy.new_stats(
                 created_s,
                 record.size,
                 record.location.tier,
                 Hint::Auto,
                 class,
-                policy.prior_for(class),
             ),
         };
         stats.tier = record.location.tier;
         stats.hint = Hint::from_user_metadata(&record.user_metadata);
         stats.class = class;
+        // The tracker made its entry without the priors; the class's current ones apply.
         stats.prior_reads = policy.prior_for(class);
+        stats.long_prior_reads = policy.long_prior_for(class);
         stats.created_s = stats.created_s.min(created_s.max(0.0));
         stats.last_move_s = last_move_s.or(stats.last_move_s);
         stats
@@ -677,9 +684,8 @@ impl Mover {
         // Versions placed in cold at their PUT: packed now (the pack skips any that changed).
         for p in placed_cold {
             let class = class_of(&p.id.0);
-            let prior = state.policy.prior_for(class);
             let staged = p.placement.write_to;
-            let stats = AccessStats::new(now, p.size, staged, p.hint, class, prior);
+            let stats = state.policy.new_stats(now, p.size, staged, p.hint, class);
             let d = p.placement.decision;
             decisions.push(Decision {
                 object: ids.len(),

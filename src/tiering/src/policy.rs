@@ -26,7 +26,7 @@ use std::fmt;
 use stratum_core::Tier;
 
 use crate::cost::{tier_index, CostModel, GB};
-use crate::stats::AccessStats;
+use crate::stats::{AccessStats, Hint};
 
 /// Every threshold of the policy. Defaults are documented per field and in
 /// `docs/tiering.md`.
@@ -54,6 +54,15 @@ pub struct PolicyConfig {
     /// Weight of one closed window in its class's prior (an exponential moving average).
     /// Default 0.05.
     pub prior_learning_rate: f64,
+    /// The longer window after a PUT, seconds: a second prior covers the GETs after the
+    /// first `prior_window_s` up to this age, learned per class the same way. Default 2
+    /// days: web uploads and media are read for a day or two after upload, log chunks and
+    /// backups are not, and the first hour alone does not tell them apart. Not above
+    /// `prior_window_s`: off.
+    pub long_prior_window_s: f64,
+    /// GETs a new object is expected to get after its first `prior_window_s` and up to
+    /// `long_prior_window_s`, before anything is learned about its class. Default 0.5.
+    pub new_object_long_prior_accesses: f64,
     /// Weight of a HEAD in the decayed counts. Default 0: a HEAD is answered from local
     /// metadata, so it costs the same whatever the tier.
     pub head_weight: f64,
@@ -100,6 +109,8 @@ impl Default for PolicyConfig {
             new_object_prior_accesses: 0.5,
             prior_window_s: 3600.0,
             prior_learning_rate: 0.05,
+            long_prior_window_s: 172_800.0,
+            new_object_long_prior_accesses: 0.5,
             head_weight: 0.0,
             pass_interval_s: 900.0,
             hot_high_watermark: 0.85,
@@ -139,6 +150,11 @@ impl PolicyConfig {
         let non_negative = [
             ("spike_min_accesses", self.spike_min_accesses),
             ("new_object_prior_accesses", self.new_object_prior_accesses),
+            ("long_prior_window_s", self.long_prior_window_s),
+            (
+                "new_object_long_prior_accesses",
+                self.new_object_long_prior_accesses,
+            ),
             ("prior_learning_rate", self.prior_learning_rate),
             ("head_weight", self.head_weight),
             ("warmup_s", self.warmup_s),
@@ -330,6 +346,8 @@ pub struct Policy {
     egress_bytes: f64,
     /// Learned early-GET priors by class.
     priors: HashMap<u32, f64>,
+    /// Learned later-GET priors (after the first window, within the long one) by class.
+    long_priors: HashMap<u32, f64>,
 }
 
 impl Policy {
@@ -345,6 +363,7 @@ impl Policy {
             cold_byte_s: 0.0,
             egress_bytes: 0.0,
             priors: HashMap::new(),
+            long_priors: HashMap::new(),
         }
     }
 
@@ -388,19 +407,55 @@ impl Policy {
             .unwrap_or(self.config.new_object_prior_accesses)
     }
 
-    /// Closes an object's prior window if it is over at `now` (or `force`: the version is
-    /// going away), feeding its early GET count into its class's prior. Returns whether it
-    /// closed now.
+    /// Statistics for a new version of `class` written at `now`, with its class's learned
+    /// priors.
+    pub fn new_stats(
+        &self,
+        now: f64,
+        size: u64,
+        tier: Tier,
+        hint: Hint,
+        class: u32,
+    ) -> AccessStats {
+        let mut s = AccessStats::new(now, size, tier, hint, class, self.prior_for(class));
+        s.long_prior_reads = self.long_prior_for(class);
+        s
+    }
+
+    /// The expected GETs after the first `prior_window_s` and up to `long_prior_window_s`
+    /// of a new object of `class`.
+    pub fn long_prior_for(&self, class: u32) -> f64 {
+        self.long_priors
+            .get(&class)
+            .copied()
+            .unwrap_or(self.config.new_object_long_prior_accesses)
+    }
+
+    /// Closes an object's prior windows that are over at `now` (or all, `force`: the
+    /// version is going away), feeding its GET counts into its class's priors. Returns
+    /// whether any closed now.
     pub fn close_prior_window(&mut self, now: f64, stats: &mut AccessStats, force: bool) -> bool {
-        if stats.prior_closed || (!force && now - stats.created_s < self.config.prior_window_s) {
-            return false;
-        }
-        stats.prior_closed = true;
+        let age = now - stats.created_s;
         let a = self.config.prior_learning_rate;
-        let p = self.prior_for(stats.class);
-        self.priors
-            .insert(stats.class, p + a * (stats.window_gets as f64 - p));
-        true
+        let mut closed = false;
+        if !stats.prior_closed && (force || age >= self.config.prior_window_s) {
+            stats.prior_closed = true;
+            let p = self.prior_for(stats.class);
+            self.priors
+                .insert(stats.class, p + a * (stats.window_gets as f64 - p));
+            closed = true;
+        }
+        if !stats.long_prior_closed
+            && self.config.long_prior_window_s > self.config.prior_window_s
+            && (force || age >= self.config.long_prior_window_s)
+        {
+            stats.long_prior_closed = true;
+            let p = self.long_prior_for(stats.class);
+            self.long_priors
+                .insert(stats.class, p + a * (stats.long_window_gets as f64 - p));
+            closed = true;
+        }
+        closed
     }
 
     /// The object's scores against the current cutoffs and the tier they point to.
@@ -609,7 +664,13 @@ impl Policy {
         }
         let m = &self.model;
         let size = stats.size.max(1) as f64;
-        let h = self.horizon(&e);
+        // A placement pays back over the prior window (its rate is the prior's until then;
+        // the pass reconsiders it afterwards), a spike over its own span.
+        let h = if e.spike > e.rate {
+            self.horizon(&e)
+        } else {
+            self.config.prior_window_s
+        };
         let write = |t: Tier| m.move_usd(None, t, stats.size, false, egress) / (size * h);
         let hot = e.hot - write(Tier::Hot) + write(Tier::Warm).min(write(Tier::Cold));
         let warm = e.warm - write(Tier::Warm) + write(Tier::Cold);

@@ -223,8 +223,9 @@ impl<W: Write> Replay<W> {
             Op::Put => {
                 self.remove(ts, id);
                 let class = self.state.class(&ev.bucket);
-                let prior = self.policy.prior_for(class);
-                let mut stats = AccessStats::new(ts, ev.size, Tier::Hot, Hint::Auto, class, prior);
+                let mut stats = self
+                    .policy
+                    .new_stats(ts, ev.size, Tier::Hot, Hint::Auto, class);
                 let usage = self.state.usage;
                 let d = self.policy.place(ts, id, &stats, &usage);
                 stats.tier = d.to;

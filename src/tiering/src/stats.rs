@@ -105,6 +105,13 @@ pub struct AccessStats {
     pub window_gets: u32,
     /// Whether its prior window has been closed and learned from.
     pub prior_closed: bool,
+    /// GETs expected after its first `prior_window_s` and up to `long_prior_window_s`
+    /// (its class's long prior when written).
+    pub long_prior_reads: f64,
+    /// GETs seen after its first `prior_window_s` and up to `long_prior_window_s`.
+    pub long_window_gets: u32,
+    /// Whether its long prior window has been closed and learned from.
+    pub long_prior_closed: bool,
 }
 
 fn decay(count: f64, dt: f64, half_life_s: f64) -> f64 {
@@ -137,6 +144,9 @@ impl AccessStats {
             prior_reads,
             window_gets: 0,
             prior_closed: false,
+            long_prior_reads: 0.0,
+            long_window_gets: 0,
+            long_prior_closed: false,
         }
     }
 
@@ -152,8 +162,11 @@ impl AccessStats {
     /// Records a GET (`bytes` = the object's size) or a range GET (`bytes` = the range).
     pub fn record_get(&mut self, now: f64, bytes: u64, config: &PolicyConfig) {
         self.add(now, 1.0, config);
-        if now - self.created_s < config.prior_window_s {
+        let age = now - self.created_s;
+        if age < config.prior_window_s {
             self.window_gets += 1;
+        } else if age < config.long_prior_window_s {
+            self.long_window_gets += 1;
         }
         self.gets += 1;
         self.bytes_read += bytes;
@@ -182,9 +195,15 @@ impl AccessStats {
     pub fn rate(&self, now: f64, config: &PolicyConfig) -> f64 {
         let f = decay(self.frequency, now - self.decayed_at_s, config.half_life_s);
         let mut r = f * std::f64::consts::LN_2 / config.half_life_s.max(1e-9);
-        if now - self.created_s < config.prior_window_s {
+        let age = now - self.created_s;
+        if age < config.prior_window_s {
             let left = (self.prior_reads - self.window_gets as f64).max(0.0);
             r += left / config.prior_window_s.max(1e-9);
+        }
+        let long = config.long_prior_window_s - config.prior_window_s;
+        if long > 0.0 && age < config.long_prior_window_s {
+            let left = (self.long_prior_reads - self.long_window_gets as f64).max(0.0);
+            r += left / long;
         }
         r
     }

@@ -38,7 +38,7 @@ const SHARDS: usize = 64;
 pub const CAPACITY_DEFAULT: usize = 1 << 20;
 
 /// The stored encoding's version, the first field of every stored record.
-const STORED_VERSION: u8 = 1;
+const STORED_VERSION: u8 = 2;
 
 /// One access, as the S3 API reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +72,8 @@ pub enum TrackerError {
 
 /// The persisted form of [`AccessStats`] (postcard). Kept apart from `AccessStats` so that
 /// the policy's struct can change without changing the stored format silently: a new field
-/// means a new `STORED_VERSION`.
+/// means a new `STORED_VERSION`. Version 1 is this struct alone; version 2 appends
+/// [`StoredLong`]. Both decode.
 #[derive(Debug, Serialize, Deserialize)]
 struct Stored {
     version: u8,
@@ -93,6 +94,14 @@ struct Stored {
     prior_reads: f64,
     window_gets: u32,
     prior_closed: bool,
+}
+
+/// What version 2 appends to [`Stored`]: the long prior window.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct StoredLong {
+    long_prior_reads: f64,
+    long_window_gets: u32,
+    long_prior_closed: bool,
 }
 
 /// Encodes statistics as stored in the access tree.
@@ -117,16 +126,25 @@ pub fn encode(s: &AccessStats) -> Vec<u8> {
         window_gets: s.window_gets,
         prior_closed: s.prior_closed,
     };
+    let long = StoredLong {
+        long_prior_reads: s.long_prior_reads,
+        long_window_gets: s.long_window_gets,
+        long_prior_closed: s.long_prior_closed,
+    };
     // Serializing plain numbers and enums into a Vec cannot fail.
-    postcard::to_allocvec(&stored).unwrap_or_default()
+    let mut out = postcard::to_allocvec(&stored).unwrap_or_default();
+    out.extend(postcard::to_allocvec(&long).unwrap_or_default());
+    out
 }
 
 /// Decodes statistics stored by [`encode`]; the error says what was wrong.
 pub fn decode(bytes: &[u8]) -> Result<AccessStats, String> {
-    let s: Stored = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
-    if s.version != STORED_VERSION {
-        return Err(format!("unknown version {}", s.version));
-    }
+    let (s, rest): (Stored, &[u8]) = postcard::take_from_bytes(bytes).map_err(|e| e.to_string())?;
+    let long = match s.version {
+        1 => StoredLong::default(),
+        STORED_VERSION => postcard::from_bytes(rest).map_err(|e| e.to_string())?,
+        v => return Err(format!("unknown version {v}")),
+    };
     Ok(AccessStats {
         size: s.size,
         created_s: s.created_s,
@@ -145,6 +163,9 @@ pub fn decode(bytes: &[u8]) -> Result<AccessStats, String> {
         prior_reads: s.prior_reads,
         window_gets: s.window_gets,
         prior_closed: s.prior_closed,
+        long_prior_reads: long.long_prior_reads,
+        long_window_gets: long.long_window_gets,
+        long_prior_closed: long.long_prior_closed,
     })
 }
 

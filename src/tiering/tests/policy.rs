@@ -1,5 +1,6 @@
 //! Behaviour of the policy on hand-built objects: spikes promote, pinned hints win,
-//! watermarks hold, warm-up makes no score moves, hysteresis prevents ping-pong.
+//! watermarks hold, warm-up makes no score moves, hysteresis prevents ping-pong, priors are
+//! learned per class over both windows.
 
 use stratum_core::Tier;
 use stratum_tiering::policy::{Reason, TierUsage};
@@ -247,4 +248,49 @@ fn a_pass_spends_the_free_egress_budget_and_no_more() {
     assert!((left / GB as f64 - 0.5).abs() < 1e-6, "left {left}");
     // Without the allowance every download pays egress: nothing moves.
     assert_eq!(run(false), (0.0, 0, 0.0));
+}
+
+#[test]
+fn both_prior_windows_are_learned_per_class_and_shape_the_rate() {
+    let mut p = policy();
+    let cfg = p.config().clone();
+    let (short, long) = (cfg.prior_window_s, cfg.long_prior_window_s);
+    assert!(long > short);
+    // Class 1: read once in its first window and twice in the second; class 2 never.
+    let mut read = p.new_stats(0.0, MB, Tier::Hot, Hint::Auto, 1);
+    gets(&mut read, &cfg, [60.0, short + 10.0, long - 10.0]);
+    assert_eq!((read.window_gets, read.long_window_gets), (1, 2));
+    let mut unread = p.new_stats(0.0, MB, Tier::Hot, Hint::Auto, 2);
+    // The first window closes alone; the second only at its own end.
+    assert!(p.close_prior_window(short + 1.0, &mut read, false));
+    assert!(read.prior_closed && !read.long_prior_closed);
+    assert!(!p.close_prior_window(short + 2.0, &mut read, false));
+    assert!(p.close_prior_window(long + 1.0, &mut read, false));
+    assert!(read.long_prior_closed);
+    // A version going away closes both windows at once.
+    assert!(p.close_prior_window(10.0, &mut unread, true));
+    assert!(unread.prior_closed && unread.long_prior_closed);
+    let a = cfg.prior_learning_rate;
+    let (p0, l0) = (
+        cfg.new_object_prior_accesses,
+        cfg.new_object_long_prior_accesses,
+    );
+    let close = |x: f64, y: f64| (x - y).abs() < 1e-12;
+    assert!(close(p.prior_for(1), p0 + a * (1.0 - p0)));
+    assert!(close(p.long_prior_for(1), l0 + a * (2.0 - l0)));
+    assert!(close(p.prior_for(2), p0 - a * p0));
+    assert!(close(p.long_prior_for(2), l0 - a * l0));
+    assert_eq!(p.prior_for(3), p0, "an unseen class keeps the defaults");
+
+    // A new object of class 1 starts with both learned priors; each adds its expected
+    // remaining GETs, spread over its window, to the rate while the window lasts.
+    let fresh = p.new_stats(0.0, MB, Tier::Hot, Hint::Auto, 1);
+    assert!(close(fresh.long_prior_reads, p.long_prior_for(1)));
+    let early = fresh.rate(short / 2.0, &cfg);
+    let later = fresh.rate(short * 2.0, &cfg);
+    let gone = fresh.rate(long + 1.0, &cfg);
+    let expect_later = fresh.long_prior_reads / (long - short);
+    assert!(close(later, expect_later), "{later} vs {expect_later}");
+    assert!(close(early, fresh.prior_reads / short + expect_later));
+    assert_eq!(gone, 0.0);
 }

@@ -154,10 +154,28 @@ fn the_stored_encoding_round_trips_and_refuses_garbage() {
     let (b, k) = (bucket(), key("a"));
     t.record(&b, &k, AccessKind::Get { bytes: 3 }, 9, 5.0)
         .unwrap();
-    let s = t.stats(&b, &k).unwrap().unwrap();
+    let mut s = t.stats(&b, &k).unwrap().unwrap();
     assert_eq!(decode(&encode(&s)).unwrap(), s);
     assert!(decode(&[]).is_err());
     assert!(decode(&[9, 0, 0]).is_err());
+    // Version 2 carries the long prior window ...
+    s.long_prior_reads = 1.25;
+    s.long_window_gets = 3;
+    s.long_prior_closed = true;
+    assert_eq!(decode(&encode(&s)).unwrap(), s);
+    // ... and a version-1 record (written before it existed: no trailing long-window
+    // fields, which postcard writes as 8 + 1 + 1 bytes at their defaults) still decodes,
+    // with the long window at its defaults.
+    s.long_prior_reads = 0.0;
+    s.long_window_gets = 0;
+    s.long_prior_closed = false;
+    let mut v1 = encode(&s);
+    v1.truncate(v1.len() - 10);
+    v1[0] = 1;
+    assert_eq!(decode(&v1).unwrap(), s);
+    // A version-2 record cut short is refused, not defaulted.
+    let v2 = encode(&s);
+    assert!(decode(&v2[..v2.len() - 10]).is_err());
 }
 
 #[test]
