@@ -98,6 +98,12 @@ pub struct PolicyConfig {
     /// the one the bill settles with, so free egress spent this way stays free. Default
     /// true; false prices all egress at the provider's rate.
     pub egress_allowance: bool,
+    /// The share of the provider's egress price a download out of cold is charged for the
+    /// bytes the free allowance covers (GETs served from cold are not charged for them).
+    /// Default 0.03: the allowance is finite, and a download spends it for good on one
+    /// object; at 0 the pass swapped near-equal objects between warm and cold through it
+    /// and left nothing for the viewing sessions that came later.
+    pub allowance_download_price: f64,
 }
 
 impl Default for PolicyConfig {
@@ -122,6 +128,7 @@ impl Default for PolicyConfig {
             hysteresis: 0.25,
             horizon_s: 86_400.0,
             egress_allowance: true,
+            allowance_download_price: 0.03,
         }
     }
 }
@@ -151,6 +158,7 @@ impl PolicyConfig {
             ("spike_min_accesses", self.spike_min_accesses),
             ("new_object_prior_accesses", self.new_object_prior_accesses),
             ("long_prior_window_s", self.long_prior_window_s),
+            ("allowance_download_price", self.allowance_download_price),
             (
                 "new_object_long_prior_accesses",
                 self.new_object_long_prior_accesses,
@@ -524,11 +532,13 @@ impl Policy {
     }
 
     /// The mean egress price per GB of downloading `size` bytes with `budget` free bytes
-    /// left: only the part beyond the budget is charged.
+    /// left: the part beyond the budget at the provider's price, the part it covers at
+    /// `allowance_download_price` of it.
     fn download_price(&self, size: u64, budget: f64) -> f64 {
         let size = size.max(1) as f64;
         let charged = (size - budget.max(0.0)).clamp(0.0, size);
-        self.model.egress_usd_per_gb * charged / size
+        let covered = (size - charged) * self.config.allowance_download_price;
+        self.model.egress_usd_per_gb * (charged + covered) / size
     }
 
     /// Records cold egress the caller served (GET bytes from cold) for the allowance.

@@ -217,10 +217,11 @@ fn config_rejects_bad_watermarks_and_unknown_keys() {
 #[test]
 fn a_pass_spends_the_free_egress_budget_and_no_more() {
     const GB: u64 = 1_000_000_000;
-    let run = |allowance: bool| {
+    let run = |allowance: bool, allowance_download_price: f64| {
         let model = CostModel::from_json(include_str!("data/cost_model.json"), None).unwrap();
         let config = PolicyConfig {
             egress_allowance: allowance,
+            allowance_download_price,
             ..PolicyConfig::default()
         };
         let mut p = Policy::new(config, model);
@@ -240,14 +241,22 @@ fn a_pass_spends_the_free_egress_budget_and_no_more() {
         }
         (budget, moves.len(), p.egress_budget())
     };
-    let (budget, promoted, left) = run(true);
+    // With the allowance's downloads free: two fit in the budget; the third would pay
+    // egress that warm's lower storage price does not pay back within the horizon.
+    let (budget, promoted, left) = run(true, 0.0);
     assert!((budget / GB as f64 - 2.5).abs() < 1e-6, "budget {budget}");
-    // Two downloads fit in the budget; the third would pay egress that warm's lower
-    // storage price does not pay back within the horizon.
     assert_eq!(promoted, 2);
     assert!((left / GB as f64 - 0.5).abs() < 1e-6, "left {left}");
     // Without the allowance every download pays egress: nothing moves.
-    assert_eq!(run(false), (0.0, 0, 0.0));
+    assert_eq!(run(false, 0.0), (0.0, 0, 0.0));
+    // At the default nominal price (3% of egress) for the bytes the allowance covers, an
+    // unread object's storage saving in warm (0.0045 $/GB-month) no longer pays for its
+    // download within the day: the allowance is kept for objects that are read.
+    let defaults = PolicyConfig::default().allowance_download_price;
+    assert!(defaults > 0.0);
+    let (_, promoted, left) = run(true, defaults);
+    assert_eq!(promoted, 0);
+    assert!((left / GB as f64 - 2.5).abs() < 1e-6, "left {left}");
 }
 
 #[test]
