@@ -218,7 +218,7 @@ fn tiering_end_to_end() {
     );
 
     // An unpinned version bigger than hot's budget (0.85 of its capacity) is placed by the
-    // policy at its PUT: it never lands in hot, and the placement is logged.
+    // policy at its PUT (or copy): it never lands in hot, and the placement is logged.
     let big = text_bytes(5, (HOT_CAPACITY as f64 * 0.87) as usize);
     let big_file = scratch.join("big");
     write(&big_file, &big);
@@ -238,6 +238,48 @@ fn tiering_end_to_end() {
         get(&server, "media", "big", &scratch.join("big-back"), None),
         big
     );
+    // A copy's new version is placed the same way: a copy of a hot object pinned to warm
+    // by its new metadata is written to warm at once (not copied into hot for a pass to
+    // move), and the placement is logged.
+    put(&server, "media", "plain", &text_file, None);
+    assert_eq!(tier_of(&server, "media", "plain"), "hot");
+    aws(
+        &server,
+        &[
+            "s3api",
+            "copy-object",
+            "--bucket",
+            "media",
+            "--key",
+            "plain-warm",
+            "--copy-source",
+            "media/plain",
+            "--metadata-directive",
+            "REPLACE",
+            "--metadata",
+            "stratum-tier=warm",
+        ],
+    )
+    .ok();
+    assert_eq!(tier_of(&server, "media", "plain-warm"), "warm");
+    let explain = tier(&server, &["explain", "media/plain-warm"]);
+    assert_eq!(
+        explain["decisions"][0]["reason"], "pinned_hint",
+        "{explain}"
+    );
+    assert!(explain["decisions"][0]["from"].is_null(), "{explain}");
+    assert_eq!(
+        get(
+            &server,
+            "media",
+            "plain-warm",
+            &scratch.join("plain-warm"),
+            None
+        ),
+        text
+    );
+    aws(&server, &["s3", "rm", "s3://media/plain"]).ok();
+    aws(&server, &["s3", "rm", "s3://media/plain-warm"]).ok();
     aws(&server, &["s3", "rm", "s3://media/big"]).ok();
 
     // 2. Cold objects read back byte-identical, whole and ranged.

@@ -43,6 +43,10 @@ pub struct CopyOptions {
     pub source_etag: Option<String>,
     /// Condition on the destination.
     pub condition: PutCondition,
+    /// The local tier the copy's bytes are written to (the tiering policy's placement);
+    /// `None`, cold or a tier not configured: the source's tier (hot for a cold source). A
+    /// copy onto itself keeps its stripes where they are.
+    pub tier: Option<Tier>,
 }
 
 impl Default for CopyOptions {
@@ -51,6 +55,7 @@ impl Default for CopyOptions {
             metadata: MetadataDirective::Copy,
             source_etag: None,
             condition: PutCondition::None,
+            tier: None,
         }
     }
 }
@@ -143,10 +148,12 @@ impl Engine {
                 .await
                 .map_err(|_| EngineError::Unavailable("the copy task panicked"))?;
         }
-        // A copy of a cold object lands in hot (its frames are downloaded).
-        let (written, _) = self
-            .restripe(&source, records_tier(source.location.tier))
-            .await?;
+        // A copy of a cold object lands in hot (its frames are downloaded), unless placed.
+        let to = opts
+            .tier
+            .filter(|t| *t != Tier::Cold && self.has_tier(*t))
+            .unwrap_or(records_tier(source.location.tier));
+        let (written, _) = self.restripe(&source, to).await?;
         tokio::spawn(async move {
             this.commit_object(b, k, written, record, opts.condition)
                 .await

@@ -124,6 +124,23 @@ async fn objects_move_through_every_tier_and_read_back_identical() {
         .unwrap();
     assert_eq!(tier_of(&engine, "photos", "large-copy").await, Tier::Hot);
     assert_eq!(get(&engine, &b, "large-copy").await, large);
+    // A copy placed by the policy is written to the tier asked for; cold is not written
+    // directly (the mover packs it), so a copy asked into cold lands where it would have.
+    for (name, asked, lands) in [
+        ("to-warm", Tier::Warm, Tier::Warm),
+        ("to-cold", Tier::Cold, Tier::Hot),
+    ] {
+        let opts = stratum_engine::CopyOptions {
+            tier: Some(asked),
+            ..Default::default()
+        };
+        engine
+            .copy_object(&b, &key("large"), &b, &key(name), opts)
+            .await
+            .unwrap();
+        assert_eq!(tier_of(&engine, "photos", name).await, lands, "{name}");
+        assert_eq!(get(&engine, &b, name).await, large, "{name}");
+    }
 
     // Cold → hot (promotion), then the object is still byte-identical.
     let r = engine

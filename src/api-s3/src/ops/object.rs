@@ -325,15 +325,35 @@ pub(crate) async fn copy_object(ctx: &Ctx) -> Result<Response, S3Error> {
         ));
     }
     let source_etag = source_conditions(ctx, &src_bucket, &src_key).await?;
+    // The tiering policy places a copy's new version as it places a PUT's (a copy onto
+    // itself keeps its stripes). The source's size and, with COPY, its metadata decide.
+    let same_object = &src_bucket == dst_bucket && &src_key == dst_key;
+    let placement = match (&ctx.placement, same_object) {
+        (Some(mover), false) => {
+            let source = ctx.engine.head_object(&src_bucket, &src_key).await?;
+            let hint = match &metadata {
+                MetadataDirective::Replace { user_metadata, .. } => {
+                    Hint::from_user_metadata(user_metadata)
+                }
+                MetadataDirective::Copy => Hint::from_user_metadata(&source.user_metadata),
+            };
+            Some((mover, hint, mover.place_new(dst_bucket, source.size, hint)))
+        }
+        _ => None,
+    };
     let opts = CopyOptions {
         metadata,
         source_etag,
         condition: headers::write_condition(&ctx.headers)?,
+        tier: placement.as_ref().map(|(_, _, p)| p.write_to),
     };
     let copied = ctx
         .engine
         .copy_object(&src_bucket, &src_key, dst_bucket, dst_key, opts)
         .await?;
+    if let Some((mover, hint, p)) = placement {
+        mover.placed(dst_bucket, dst_key, copied.seq, hint, p);
+    }
     xml::response(
         "CopyObjectResult",
         &CopyObjectResult {
