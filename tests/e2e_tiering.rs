@@ -143,6 +143,31 @@ fn get(server: &Server, bucket: &str, key: &str, out: &Path, range: Option<&str>
     std::fs::read(out).expect("downloaded file")
 }
 
+/// CopyObject `bucket/src` to `bucket/dst` with its metadata replaced by the tier hint
+/// `hint`.
+fn copy_with_hint(server: &Server, bucket: &str, src: &str, dst: &str, hint: &str) {
+    let source = format!("{bucket}/{src}");
+    let metadata = format!("stratum-tier={hint}");
+    aws(
+        server,
+        &[
+            "s3api",
+            "copy-object",
+            "--bucket",
+            bucket,
+            "--key",
+            dst,
+            "--copy-source",
+            &source,
+            "--metadata-directive",
+            "REPLACE",
+            "--metadata",
+            &metadata,
+        ],
+    )
+    .ok();
+}
+
 /// Polls `check` every 200 ms for up to `secs`; panics with `what` if it never holds.
 fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -243,24 +268,7 @@ fn tiering_end_to_end() {
     // move), and the placement is logged.
     put(&server, "media", "plain", &text_file, None);
     assert_eq!(tier_of(&server, "media", "plain"), "hot");
-    aws(
-        &server,
-        &[
-            "s3api",
-            "copy-object",
-            "--bucket",
-            "media",
-            "--key",
-            "plain-warm",
-            "--copy-source",
-            "media/plain",
-            "--metadata-directive",
-            "REPLACE",
-            "--metadata",
-            "stratum-tier=warm",
-        ],
-    )
-    .ok();
+    copy_with_hint(&server, "media", "plain", "plain-warm", "warm");
     assert_eq!(tier_of(&server, "media", "plain-warm"), "warm");
     let explain = tier(&server, &["explain", "media/plain-warm"]);
     assert_eq!(
@@ -359,24 +367,7 @@ fn tiering_end_to_end() {
 
     // 4. CopyObject onto itself with the hint set to auto unpins it (it stays cold); a
     // spike of GETs then promotes it out of cold within a few ticks.
-    aws(
-        &server,
-        &[
-            "s3api",
-            "copy-object",
-            "--bucket",
-            "media",
-            "--key",
-            "pin-cold",
-            "--copy-source",
-            "media/pin-cold",
-            "--metadata-directive",
-            "REPLACE",
-            "--metadata",
-            "stratum-tier=auto",
-        ],
-    )
-    .ok();
+    copy_with_hint(&server, "media", "pin-cold", "pin-cold", "auto");
     assert_eq!(tier_of(&server, "media", "pin-cold"), "cold");
     for i in 0..5 {
         assert_eq!(
