@@ -15,11 +15,12 @@
 //!   periodic [`Policy::pass`];
 //! - every `cold_maintenance`: remote compaction and reconciliation of the cold tier.
 //!
-//! New versions are placed by the policy too ([`Mover::place_new`], called by the PUT path
-//! before it writes): [`Policy::place`] — the code replay runs for each PUT — against the
-//! cutoffs of the last pass, the priors learned so far and the tiers' fill now. A version
-//! placed in warm is written there; one placed in cold is written to the lowest local tier
-//! and packed at the next tick. Each pass first closes the prior windows that ended since
+//! New versions are placed by the policy too ([`Mover::place_new`], called by PutObject
+//! and CopyObject before they write, and by CompleteMultipartUpload after): [`Policy::place`]
+//! — the code replay runs for each PUT — against the cutoffs of the last pass, the priors
+//! learned so far and the tiers' fill now. A version placed in warm is written there; one
+//! placed in cold is written to the lowest local tier and packed at the next tick, as is a
+//! completed multipart upload whose parts sit elsewhere than its placement. Each pass first closes the prior windows that ended since
 //! the last one, so the per-bucket priors are learned live as in replay (and relearned
 //! from the persisted statistics after a restart).
 //!
@@ -101,7 +102,9 @@ struct State {
 /// ([`Mover::place_new`]); hand it back with [`Mover::placed`] once the write committed.
 #[derive(Debug, Clone)]
 pub struct NewPlacement {
-    /// The local tier the bytes are written to now.
+    /// The local tier the bytes are written to now. A write path that could not choose
+    /// (the parts of a multipart upload were written before its size was known) sets it
+    /// to where the bytes are; the next tick moves them to the placed tier.
     pub write_to: Tier,
     size: u64,
     decision: Decision<()>,
@@ -114,8 +117,9 @@ impl NewPlacement {
     }
 }
 
-/// A version placed in cold, written locally, waiting for the next tick's pack.
-struct PlacedCold {
+/// A version written to another tier than the one it was placed in (cold, or any tier for
+/// a multipart upload), waiting for the next tick's move.
+struct PlacedElsewhere {
     id: ObjectId,
     seq: u64,
     size: u64,
@@ -367,8 +371,8 @@ pub struct Mover {
     /// The policy as of the last tick, for placing new versions without waiting for a
     /// pass in progress (placement only reads the cutoffs and priors).
     placer: Mutex<Policy>,
-    /// Versions placed in cold and written locally, for the next tick.
-    placed_cold: Mutex<Vec<PlacedCold>>,
+    /// Versions written to another tier than their placement's, for the next tick.
+    placed_elsewhere: Mutex<Vec<PlacedElsewhere>>,
 }
 
 impl std::fmt::Debug for Mover {
@@ -405,7 +409,7 @@ impl Mover {
             counters: Counters::default(),
             started_s: now_s(),
             futile_until: Mutex::new(None),
-            placed_cold: Mutex::new(Vec::new()),
+            placed_elsewhere: Mutex::new(Vec::new()),
         }
     }
 
@@ -444,7 +448,8 @@ impl Mover {
 
     /// Records a placed version once its write committed as `seq`: a placement outside
     /// hot is logged (with its reason and inputs, as replay logs `new` rows), and a
-    /// version placed in cold is queued for the next tick's pack.
+    /// version written elsewhere than placed (in cold, or a multipart upload) is queued for
+    /// the next tick's move, logged when it is done.
     pub fn placed(
         &self,
         bucket: &BucketName,
@@ -455,14 +460,14 @@ impl Mover {
     ) {
         let id = (bucket.clone(), key.clone());
         match placement.decision.to {
-            Tier::Hot => {}
-            Tier::Cold => lock(&self.placed_cold).push(PlacedCold {
+            to if to != placement.write_to => lock(&self.placed_elsewhere).push(PlacedElsewhere {
                 id,
                 seq,
                 size: placement.size,
                 hint,
                 placement,
             }),
+            Tier::Hot => {}
             _ => {
                 let d = &placement.decision;
                 let d = Decision {
@@ -676,13 +681,13 @@ impl Mover {
     /// Promotions for objects read since the last tick, and the capacity check.
     pub async fn tick(&self) -> Result<RunReport, EngineError> {
         let touched = self.tracker.take_touched();
-        let placed_cold = std::mem::take(&mut *lock(&self.placed_cold));
+        let placed_elsewhere = std::mem::take(&mut *lock(&self.placed_elsewhere));
         let mut state = self.state.lock().await;
         let now = now_s();
         let mut decisions = Vec::new();
         let mut ids = Vec::new();
-        // Versions placed in cold at their PUT: packed now (the pack skips any that changed).
-        for p in placed_cold {
+        // Versions written elsewhere than placed: moved now (a move skips any that changed).
+        for p in placed_elsewhere {
             let class = class_of(&p.id.0);
             let staged = p.placement.write_to;
             let stats = state.policy.new_stats(now, p.size, staged, p.hint, class);
@@ -702,7 +707,7 @@ impl Mover {
         let placed: std::collections::HashSet<ObjectId> = ids.iter().cloned().collect();
         for id in touched {
             if placed.contains(&id) {
-                continue; // placed in cold this tick: packed first, promoted later if read
+                continue; // placed this tick: moved first, promoted later if read
             }
             let Ok(info) = self.engine.head_object(&id.0, &id.1).await else {
                 continue;

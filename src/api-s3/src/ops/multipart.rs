@@ -15,6 +15,7 @@ use http::{HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 use stratum_core::{limits, ChecksumValue, ObjectKey, Tier, UploadId};
 use stratum_engine::{successor, CompletedPart, PartInfo, PutOptions, RangeSpec, UploadRecord};
+use stratum_tiering::Hint;
 
 use super::bucket::{empty, Owner};
 use super::copy_source::parse_copy_source;
@@ -309,6 +310,14 @@ pub(crate) async fn complete_multipart_upload(ctx: &Ctx, body: Body) -> Result<R
         .engine
         .complete_multipart_upload(bucket, key, &id, parts, cond)
         .await?;
+    // Its size is known only now: the policy places the version, and the mover moves it at
+    // its next tick if its parts sit elsewhere.
+    if let Some(mover) = &ctx.placement {
+        let hint = Hint::from_user_metadata(&info.user_metadata);
+        let mut placement = mover.place_new(bucket, info.size, hint);
+        placement.write_to = info.tier;
+        mover.placed(bucket, key, info.seq, hint, placement);
+    }
     xml::response(
         "CompleteMultipartUploadResult",
         &CompleteMultipartUploadResult {
