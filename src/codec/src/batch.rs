@@ -66,8 +66,8 @@ pub struct BatchConfig {
     pub threads: usize,
     /// Whether to look for a GPU.
     pub gpu: GpuMode,
-    /// The nvCOMP shared library to load; `None` tries `libnvcomp.so.5` then `libnvcomp.so`
-    /// on the loader's search path.
+    /// The nvCOMP shared library to load; `None` tries `libnvcomp.so.6`, `libnvcomp.so.5`,
+    /// then `libnvcomp.so` on the loader's search path.
     pub nvcomp_path: Option<PathBuf>,
 }
 

@@ -214,11 +214,11 @@ pub struct ColdTierConfig {
     #[serde(default)]
     pub recompress_threads: usize,
     /// Recompress on an NVIDIA GPU through nvCOMP when the binary is built with the `gpu`
-    /// feature and a GPU, its driver and nvCOMP 5 are found at run time; anything missing
+    /// feature and a GPU, its driver and nvCOMP 5 or 6 are found at run time; anything missing
     /// or failing falls back to the CPU. Default false.
     #[serde(default)]
     pub gpu: bool,
-    /// Where nvCOMP 5 is (`libnvcomp.so.5`); default: the loader's search path.
+    /// Where nvCOMP is (`libnvcomp.so.6` or `.so.5`); default: the loader's search path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nvcomp_path: Option<PathBuf>,
 }

@@ -1,4 +1,5 @@
-//! The GPU FFI module: nvCOMP 5's batched zstd compressor, driven through the CUDA driver API.
+//! The GPU FFI module: nvCOMP's batched zstd compressor (the 5.x API, which nvCOMP 6 keeps),
+//! driven through the CUDA driver API.
 //!
 //! Both libraries are loaded at run time — the driver (`libcuda`) by cudarc's dynamic
 //! loading, nvCOMP by `libloading` — so a build needs no CUDA toolkit and a machine without a
@@ -39,9 +40,17 @@ const CALL_BYTES_MAX: usize = 256 << 20;
 const CHUNK_ALIGN_BYTES: usize = 256;
 /// Bytes of the self-test run by [`Gpu::probe`]: big enough to exercise real compression.
 const SELF_TEST_BYTES: usize = 64 << 10;
-/// Library names tried, in order, when no nvCOMP path is configured. `libnvcomp.so.4` is
-/// tried last only so that its presence is reported as "nvCOMP 4 is not supported".
-const NVCOMP_NAMES: [&str; 3] = ["libnvcomp.so.5", "libnvcomp.so", "libnvcomp.so.4"];
+/// Library names tried, in order, when no nvCOMP path is configured. `libnvcomp.so.6`
+/// (nvCOMP 6, e.g. from the `nvidia-libnvcomp-cu13` wheel) is used through the same 5.x
+/// entry points: its release notes change no zstd call, and the 5.x-only symbol check and
+/// the self-test still guard it. `libnvcomp.so.4` is tried last only so that its presence
+/// is reported as "nvCOMP 4 is not supported".
+const NVCOMP_NAMES: [&str; 4] = [
+    "libnvcomp.so.6",
+    "libnvcomp.so.5",
+    "libnvcomp.so",
+    "libnvcomp.so.4",
+];
 /// `nvcompSuccess` in `nvcompStatus_t`.
 const NVCOMP_SUCCESS: i32 = 0;
 
