@@ -1,5 +1,5 @@
-//! The GPU FFI module: nvCOMP's batched zstd compressor (the 5.x API, which nvCOMP 6 keeps),
-//! driven through the CUDA driver API.
+//! The GPU FFI module: nvCOMP's batched zstd compressor (the 5.x API; nvCOMP 6 is called the
+//! same way), driven through the CUDA driver API.
 //!
 //! Both libraries are loaded at run time — the driver (`libcuda`) by cudarc's dynamic
 //! loading, nvCOMP by `libloading` — so a build needs no CUDA toolkit and a machine without a
