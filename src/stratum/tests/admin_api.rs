@@ -385,7 +385,7 @@ async fn new_versions_are_placed_by_the_learned_prior() {
         .put_object(&backups, &key, body, opts)
         .await
         .unwrap();
-    f.mover.placed(&backups, &key, info.seq, Hint::Auto, placed);
+    f.mover.placed(&backups, &key, info.seq, placed);
     f.mover.log().flush().unwrap();
     assert_eq!(
         f.engine.head_object(&backups, &key).await.unwrap().tier,

@@ -107,7 +107,8 @@ pub struct NewPlacement {
     /// to where the bytes are; the next tick moves them to the placed tier.
     pub write_to: Tier,
     size: u64,
-    decision: Decision<()>,
+    hint: Hint,
+    decision: Decision<usize>,
 }
 
 impl NewPlacement {
@@ -122,8 +123,6 @@ impl NewPlacement {
 struct PlacedElsewhere {
     id: ObjectId,
     seq: u64,
-    size: u64,
-    hint: Hint,
     placement: NewPlacement,
 }
 
@@ -424,7 +423,7 @@ impl Mover {
         let mut decision = {
             let mut placer = lock(&self.placer);
             let stats = placer.new_stats(now, size, Tier::Hot, hint, class);
-            placer.place(now, (), &stats, &usage)
+            placer.place(now, 0, &stats, &usage)
         };
         let local = if self.engine.has_tier(Tier::Warm) {
             Tier::Warm
@@ -442,6 +441,7 @@ impl Mover {
         NewPlacement {
             write_to,
             size,
+            hint,
             decision,
         }
     }
@@ -450,41 +450,21 @@ impl Mover {
     /// hot is logged (with its reason and inputs, as replay logs `new` rows), and a
     /// version written elsewhere than placed (in cold, or a multipart upload) is queued for
     /// the next tick's move, logged when it is done.
-    pub fn placed(
-        &self,
-        bucket: &BucketName,
-        key: &ObjectKey,
-        seq: u64,
-        hint: Hint,
-        placement: NewPlacement,
-    ) {
+    pub fn placed(&self, bucket: &BucketName, key: &ObjectKey, seq: u64, placement: NewPlacement) {
         let id = (bucket.clone(), key.clone());
         match placement.decision.to {
-            to if to != placement.write_to => lock(&self.placed_elsewhere).push(PlacedElsewhere {
-                id,
-                seq,
-                size: placement.size,
-                hint,
-                placement,
-            }),
+            to if to != placement.write_to => {
+                lock(&self.placed_elsewhere).push(PlacedElsewhere { id, seq, placement })
+            }
             Tier::Hot => {}
             _ => {
-                let d = &placement.decision;
-                let d = Decision {
-                    object: 0usize,
-                    from: None,
-                    to: d.to,
-                    reason: d.reason,
-                    inputs: d.inputs,
-                };
+                let size = placement.size;
                 self.finish(
-                    &d,
+                    &placement.decision,
                     &id,
-                    placement.size,
+                    size,
                     seq,
-                    Outcome::Done {
-                        bytes: placement.size,
-                    },
+                    Outcome::Done { bytes: size },
                 );
             }
         }
@@ -689,15 +669,17 @@ impl Mover {
         // Versions written elsewhere than placed: moved now (a move skips any that changed).
         for p in placed_elsewhere {
             let class = class_of(&p.id.0);
-            let staged = p.placement.write_to;
-            let stats = state.policy.new_stats(now, p.size, staged, p.hint, class);
-            let d = p.placement.decision;
+            let NewPlacement {
+                write_to: staged,
+                size,
+                hint,
+                decision,
+            } = p.placement;
+            let stats = state.policy.new_stats(now, size, staged, hint, class);
             decisions.push(Decision {
                 object: ids.len(),
                 from: Some(staged),
-                to: d.to,
-                reason: d.reason,
-                inputs: d.inputs,
+                ..decision
             });
             state
                 .catalog

@@ -316,7 +316,7 @@ pub(crate) async fn complete_multipart_upload(ctx: &Ctx, body: Body) -> Result<R
         let hint = Hint::from_user_metadata(&info.user_metadata);
         let mut placement = mover.place_new(bucket, info.size, hint);
         placement.write_to = info.tier;
-        mover.placed(bucket, key, info.seq, hint, placement);
+        mover.placed(bucket, key, info.seq, placement);
     }
     xml::response(
         "CompleteMultipartUploadResult",

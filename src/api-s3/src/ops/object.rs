@@ -75,7 +75,7 @@ pub(crate) async fn put_object(ctx: &Ctx, body: Body) -> Result<Response, S3Erro
     }
     let stored = ctx.engine.put_object(bucket, key, stream, opts).await?;
     if let (Some(mover), Some(p)) = (&ctx.placement, placement) {
-        mover.placed(bucket, key, stored.seq, hint, p);
+        mover.placed(bucket, key, stored.seq, p);
     }
     let mut resp = empty(StatusCode::OK);
     insert(resp.headers_mut(), "etag", &quoted(&stored.etag));
@@ -337,7 +337,7 @@ pub(crate) async fn copy_object(ctx: &Ctx) -> Result<Response, S3Error> {
                 }
                 MetadataDirective::Copy => Hint::from_user_metadata(&source.user_metadata),
             };
-            Some((mover, hint, mover.place_new(dst_bucket, source.size, hint)))
+            Some((mover, mover.place_new(dst_bucket, source.size, hint)))
         }
         _ => None,
     };
@@ -345,14 +345,14 @@ pub(crate) async fn copy_object(ctx: &Ctx) -> Result<Response, S3Error> {
         metadata,
         source_etag,
         condition: headers::write_condition(&ctx.headers)?,
-        tier: placement.as_ref().map(|(_, _, p)| p.write_to),
+        tier: placement.as_ref().map(|(_, p)| p.write_to),
     };
     let copied = ctx
         .engine
         .copy_object(&src_bucket, &src_key, dst_bucket, dst_key, opts)
         .await?;
-    if let Some((mover, hint, p)) = placement {
-        mover.placed(dst_bucket, dst_key, copied.seq, hint, p);
+    if let Some((mover, p)) = placement {
+        mover.placed(dst_bucket, dst_key, copied.seq, p);
     }
     xml::response(
         "CopyObjectResult",
